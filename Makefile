@@ -1,0 +1,36 @@
+# camid: set-up, main job, tests and benchmarks. Everything runs from ./.venv, built here.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP_VERSION := 26.3
+
+# no analytics, update checks or telemetry from Prefect and albumentations, anywhere
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export NO_ALBUMENTATIONS_UPDATE := 1
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "pip==$(PIP_VERSION)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/camid cameras
+	$(BIN)/camid stats
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/stats.py
+
+clean:
+	rm -rf $(VENV) camid-data bench-data

@@ -1,0 +1,207 @@
+"""The catalog: every candidate, download, verdict and export, behind typed methods.
+
+All of camid's SQL lives in ``db/``. Callers hand in and get back ``pipeline.records``
+dataclasses; ORM rows never escape. Every write is idempotent (re-running a stage never
+duplicates a row) because stages are resumed after crashes and re-run by schedulers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, delete, exc, func, select, update
+
+from db import stats as stats_queries
+from db.engine import make_engine
+from db.migrate import upgrade
+from db.models import CandidateRow, ImageRow, VerdictReasonRow, VerdictRow
+from pipeline.errors import ConfigError
+from pipeline.records import (
+    Candidate,
+    CandidateKey,
+    CandidateStatus,
+    CatalogStats,
+    Download,
+    Verdict,
+)
+
+BATCH = 5_000
+
+
+class Catalog:
+    """A handle on one catalog database (SQLite file or any SQLAlchemy URL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Catalog:
+        """Open (creating if needed) and migrate the catalog at ``url`` to the newest schema."""
+        engine = make_engine(url)
+        if engine.dialect.name not in ("sqlite", "postgresql"):
+            raise ConfigError(f"catalog dialect {engine.dialect.name!r} is not supported "
+                              "(use sqlite:/// or postgresql+psycopg://)")
+        try:
+            upgrade(engine)
+        except exc.OperationalError as err:
+            safe = engine.url.render_as_string(hide_password=True)
+            raise ConfigError(f"cannot open catalog {safe}: {err.orig}") from None
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # ---- candidates --------------------------------------------------------------------------
+
+    def add_candidates(self, candidates: Iterable[Candidate]) -> int:
+        """Insert candidates not seen before (by source + source id); return how many were new.
+
+        Uses the database's own ``ON CONFLICT DO NOTHING`` so concurrent scrapers and re-runs
+        never duplicate or overwrite a candidate's download state.
+        """
+        table = CandidateRow.__table__
+        stmt = self._insert(table).on_conflict_do_nothing(index_elements=["source", "source_id"])
+        stmt = stmt.returning(table.c.id)
+        inserted = 0
+        with self.engine.begin() as conn:
+            for batch in _batched((asdict(c) for c in candidates), BATCH):
+                inserted += len(conn.execute(stmt, batch).all())
+        return inserted
+
+    def candidate_count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(CandidateRow)).scalar_one()
+
+    def get_candidate(self, key: CandidateKey) -> Candidate | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*_CANDIDATE_COLUMNS).where(*_key_filter(key))).first()
+        return Candidate(**row._asdict()) if row else None
+
+    def candidate_status(self, key: CandidateKey) -> CandidateStatus | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(CandidateRow.status).where(*_key_filter(key))).scalar()
+        return CandidateStatus(value) if value else None
+
+    # ---- downloads and verdicts ----------------------------------------------------------------
+
+    def record_download(self, download: Download) -> int:
+        """Store a verified file once per content and link the candidate to it; returns image id."""
+        return self.record_downloads([download])[download.sha256]
+
+    def record_downloads(self, downloads: Sequence[Download]) -> dict[str, int]:
+        """Batch form of ``record_download``: one transaction; returns image id per sha256."""
+        images = ImageRow.__table__
+        new_images = {d.sha256: {"sha256": d.sha256, "path": d.path, "bytes": d.bytes}
+                      for d in downloads}
+        with self.engine.begin() as conn:
+            if new_images:
+                conn.execute(self._insert(images).on_conflict_do_nothing(index_elements=["sha256"]),
+                             list(new_images.values()))
+            ids = _image_ids(conn, list(new_images))
+            links = [{"k_source": d.key.source, "k_source_id": d.key.source_id,
+                      "v_image": ids[d.sha256]} for d in downloads]
+            if links:
+                conn.execute(_LINK_DOWNLOAD, links)
+        return ids
+
+    def record_verdict(self, sha256: str, verdict: Verdict, facts_hash: str | None = None) -> None:
+        """Replace the image's verdict and move its candidates to accepted or rejected."""
+        self.record_verdicts([(sha256, verdict, facts_hash)])
+
+    def record_verdicts(self, verdicts: Sequence[tuple[str, Verdict, str | None]]) -> None:
+        """Batch form of ``record_verdict`` (sha256, verdict, facts hash): one transaction."""
+        with self.engine.begin() as conn:
+            ids = _image_ids(conn, [sha for sha, _, _ in verdicts])
+            missing = [sha for sha, _, _ in verdicts if sha not in ids]
+            if missing:
+                raise KeyError(f"no stored image with sha256 {missing[0]}")
+            image_ids = list(ids.values())
+            for chunk in _chunks(image_ids):
+                conn.execute(delete(VerdictRow).where(VerdictRow.image_id.in_(chunk)))
+            rows = [{"image_id": ids[sha], "accepted": v.accepted, "label": v.label,
+                     "policy_hash": v.policy_hash, "registry_hash": v.registry_hash,
+                     "facts_hash": fh} for sha, v, fh in verdicts]
+            inserted = conn.execute(
+                VerdictRow.__table__.insert().returning(VerdictRow.id, VerdictRow.image_id), rows).all()
+            verdict_ids = {image_id: vid for vid, image_id in inserted}
+            reasons = [{"verdict_id": verdict_ids[ids[sha]], "reason": r.value}
+                       for sha, v, _ in verdicts for r in sorted(set(v.reasons))]
+            if reasons:
+                conn.execute(VerdictReasonRow.__table__.insert(), reasons)
+            conn.execute(_SET_VERDICT_STATUS, [
+                {"k_image": ids[sha], "v_status": _status_of(v).value,
+                 "v_reasons": ",".join(sorted({r.value for r in v.reasons})) or None}
+                for sha, v, _ in verdicts])
+
+    # ---- statistics ----------------------------------------------------------------------------
+
+    def stats(self) -> CatalogStats:
+        """Counts per camera, source and status; rejection reasons; quality, size and licences."""
+        with self.engine.connect() as conn:
+            return stats_queries.catalog_stats(conn)
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def _insert(self, table: Any) -> Any:
+        """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL both do)."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table)
+
+
+_CANDIDATE_COLUMNS = tuple(getattr(CandidateRow, f) for f in Candidate.__dataclass_fields__)
+
+
+def _key_filter(key: CandidateKey) -> tuple[Any, Any]:
+    return CandidateRow.source == key.source, CandidateRow.source_id == key.source_id
+
+
+def _image_ids(conn: Connection, shas: Sequence[str]) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    for chunk in _chunks(list(shas)):
+        rows = conn.execute(select(ImageRow.sha256, ImageRow.id).where(ImageRow.sha256.in_(chunk)))
+        ids.update((sha, image_id) for sha, image_id in rows)
+    return ids
+
+
+def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    """Slices small enough for any database's limit on bound parameters."""
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+_LINK_DOWNLOAD = (
+    update(CandidateRow)
+    .where(CandidateRow.source == bindparam("k_source"),
+           CandidateRow.source_id == bindparam("k_source_id"))
+    .values(image_id=bindparam("v_image"), status=CandidateStatus.DOWNLOADED.value,
+            attempts=CandidateRow.attempts + 1, last_error=None, next_attempt_at=None)
+)
+
+
+_SET_VERDICT_STATUS = (
+    update(CandidateRow)
+    .where(CandidateRow.image_id == bindparam("k_image"))
+    .values(status=bindparam("v_status"), reasons=bindparam("v_reasons"))
+)
+
+
+def _status_of(verdict: Verdict) -> CandidateStatus:
+    return CandidateStatus.ACCEPTED if verdict.accepted else CandidateStatus.REJECTED
+
+
+def _batched(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch

@@ -1,0 +1,47 @@
+"""Opening a catalog database from any SQLAlchemy URL, with the settings camid relies on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import make_url
+
+from pipeline.errors import ConfigError
+
+SQLITE_BUSY_MS = 30_000
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout on every connection.
+
+    WAL lets readers (``camid stats``) run beside the one writer; the busy timeout makes a second
+    writer wait instead of failing (SQLite's single-writer rule). A bad URL or missing driver is
+    a ``ConfigError`` with one clear line.
+    """
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        example = "sqlite:///camid-data/catalog.db"
+        raise ConfigError(f"not a valid catalog URL: {url!r} (e.g. {example})") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        try:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(f"cannot create the catalog's directory: {err}") from None
+    try:
+        engine = create_engine(parsed, future=True)
+    except (exc.NoSuchModuleError, ImportError) as err:
+        raise ConfigError(f"catalog URL {parsed.render_as_string(hide_password=True)}: {err}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()

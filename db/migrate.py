@@ -1,0 +1,56 @@
+"""Bring a catalog's schema to the newest revision, on open, through Alembic.
+
+Opening a catalog happens on every command, including the light ones (``camid stats``), so the
+common case, a catalog already at ``HEAD``, is answered with one query and without importing
+Alembic at all. A test keeps ``HEAD`` equal to the newest migration script.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine, exc, text
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy import Connection
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+HEAD = "0001"  # newest revision in migrations/versions (checked by tests/test_catalog.py)
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An in-memory Alembic config (no alembic.ini to ship or to find on disk)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def script_head() -> str | None:
+    """The newest revision according to the migration scripts themselves."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision recorded in the database, or None for a database never migrated."""
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (exc.OperationalError, exc.ProgrammingError):
+        return None
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply pending migrations in one transaction; a no-op when already at head."""
+    if current_revision(engine) == HEAD:
+        return
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")

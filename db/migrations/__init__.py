@@ -1,0 +1,1 @@
+"""Alembic migrations for the catalog, applied automatically when a catalog is opened."""

@@ -1,0 +1,144 @@
+"""The catalog's tables (SQLAlchemy 2.0 typed ORM models).
+
+Schema changes never happen here alone: each one gets an Alembic migration in
+``db/migrations/versions`` (a test compares the migrated schema with these models), so a user's
+catalog survives upgrades. Rows never leave ``db/``: the catalog turns them into
+``pipeline.records`` dataclasses at its boundary.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class CandidateRow(Base):
+    """A URL a scraper found, with its download state (the per-URL retry bookkeeping)."""
+
+    __tablename__ = "candidates"
+    __table_args__ = (
+        UniqueConstraint("source", "source_id"),
+        Index("ix_candidates_stats", "camera", "source", "status"),
+        Index("ix_candidates_reasons", "status", "camera", "source", "reasons"),
+        Index("ix_candidates_queue", "status", "next_attempt_at"),
+        Index("ix_candidates_image_id", "image_id"),
+        Index("ix_candidates_licence", "licence"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[str] = mapped_column(String(255))
+    camera: Mapped[str | None] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text)
+    page_url: Mapped[str | None] = mapped_column(Text)
+    licence: Mapped[str | None] = mapped_column(String(128))
+    author: Mapped[str | None] = mapped_column(Text)
+    expected_sha1: Mapped[str | None] = mapped_column(String(40))
+    expected_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="SET NULL"))
+    # the image's current rejection reasons, comma-joined: a copy of verdict_reasons kept on the
+    # candidate so `camid stats` counts reasons per camera and source from one covering index
+    reasons: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+
+
+class ImageRow(Base):
+    """A stored file, once per content (two sources finding one image share this row)."""
+
+    __tablename__ = "images"
+    __table_args__ = (
+        Index("ix_images_quality", "quality"),
+        Index("ix_images_size", "width", "height"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    make: Mapped[str | None] = mapped_column(String(255))
+    model: Mapped[str | None] = mapped_column(String(255))
+    software: Mapped[str | None] = mapped_column(String(255))
+    quality: Mapped[int | None] = mapped_column(Integer)
+    facts_json: Mapped[str | None] = mapped_column(Text)
+    facts_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class VerdictRow(Base):
+    """The current verdict on an image, with the policy and registry that produced it."""
+
+    __tablename__ = "verdicts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), unique=True)
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    label: Mapped[str | None] = mapped_column(String(64))
+    policy_hash: Mapped[str] = mapped_column(String(64))
+    registry_hash: Mapped[str] = mapped_column(String(64))
+    facts_hash: Mapped[str | None] = mapped_column(String(64))
+    judged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class VerdictReasonRow(Base):
+    """One failing reason of a verdict: a row each, so stats can count them in SQL."""
+
+    __tablename__ = "verdict_reasons"
+    __table_args__ = (Index("ix_verdict_reasons_reason", "reason"),)
+
+    verdict_id: Mapped[int] = mapped_column(ForeignKey("verdicts.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class ExportRow(Base):
+    """A dataset manifest written by ``camid export``."""
+
+    __tablename__ = "exports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    rows_sha256: Mapped[str] = mapped_column(String(64))
+    registry_hash: Mapped[str] = mapped_column(String(64))
+    policy_hash: Mapped[str] = mapped_column(String(64))
+    seed: Mapped[int] = mapped_column(Integer)
+    counts_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

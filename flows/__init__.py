@@ -1,0 +1,1 @@
+"""Composition: the CLI and the Prefect flows and deployments. The only package importing Prefect."""

@@ -1,0 +1,190 @@
+"""The ``camid`` command line.
+
+Start-up stays light: heavy packages (SQLAlchemy, torch, Prefect, albumentations) are imported
+inside the commands that use them, so ``camid --help``, ``cameras``, ``inspect`` and ``stats``
+answer in well under a second. User mistakes end as one ``camid: error: ...`` line and a
+non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+
+import click
+
+from pipeline import __version__
+from pipeline.errors import CamidError
+from pipeline.settings import Settings, resolve_settings
+
+SOURCES = ("flickr", "wikimedia", "reviews", "dir")
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.find_object(Settings) or resolve_settings()
+
+
+def _registry(ctx: click.Context):  # type: ignore[no-untyped-def]
+    from pipeline.registry_load import load_registry
+
+    return load_registry(_settings(ctx).registry_path)
+
+
+def _not_yet(command: str, issue: int) -> CamidError:
+    return CamidError(f"`camid {command}` is not implemented yet in this version (tracked in issue {issue})")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--catalog", metavar="URL", envvar="CAMID_CATALOG",
+              help="SQLAlchemy URL of the catalog [env CAMID_CATALOG; default: "
+                   "sqlite:///<data-dir>/catalog.db].")
+@click.option("--data-dir", metavar="DIR", envvar="CAMID_DATA_DIR",
+              help="Where images, datasets and runs live [env CAMID_DATA_DIR; default: camid-data].")
+@click.option("--registry", metavar="PATH", envvar="CAMID_REGISTRY",
+              help="Your camera registry TOML, merged over the built-in one [env CAMID_REGISTRY].")
+@click.version_option(__version__, prog_name="camid")
+@click.pass_context
+def cli(ctx: click.Context, catalog: str | None, data_dir: str | None, registry: str | None) -> None:
+    """camid: camera-model identification datasets and models, end to end."""
+    ctx.obj = resolve_settings(data_dir=data_dir, catalog=catalog, registry=registry)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document for machines.")
+@click.pass_context
+def cameras(ctx: click.Context, as_json: bool) -> None:
+    """List the registry's cameras: aliases, exclusions, native sizes, queries."""
+    from pipeline.registry_load import camera_to_json
+
+    registry = _registry(ctx)
+    if as_json:
+        doc = {"registry_hash": registry.hash, "files": list(registry.files),
+               "cameras": [camera_to_json(c) for c in registry.cameras]}
+        click.echo(json.dumps(doc, indent=2))
+        return
+    from rich.console import Console
+
+    from flows.render import cameras_table
+
+    Console().print(cameras_table(registry))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document for machines.")
+@click.pass_context
+def stats(ctx: click.Context, as_json: bool) -> None:
+    """Catalog statistics per camera and source: candidates, downloads, verdicts, reasons."""
+    from db import Catalog
+    from pipeline.summary import stats_to_json
+
+    with Catalog.open(_settings(ctx).catalog_url) as catalog:
+        result = catalog.stats()
+    if as_json:
+        click.echo(json.dumps(stats_to_json(result), indent=2))
+        return
+    from rich.console import Console
+
+    from flows.render import print_stats
+
+    print_stats(Console(), result)
+
+
+@cli.command()
+@click.argument("source", type=click.Choice(SOURCES))
+@click.option("--camera", "cameras_", multiple=True, metavar="ID", help="Registry class id (repeatable).")
+@click.option("--limit", type=click.IntRange(min=1), help="Stop after this many new candidates.")
+@click.option("--endpoint", metavar="URL", help="API or site base URL (a mirror or test server).")
+def scrape(source: str, cameras_: tuple[str, ...], limit: int | None, endpoint: str | None) -> None:
+    """Find candidate originals on a SOURCE and add them to the catalog."""
+    raise _not_yet("scrape", 4)
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(min=1), help="Fetch at most this many candidates.")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Total concurrent downloads.")
+def download(limit: int | None, concurrency: int | None) -> None:
+    """Fetch pending candidates into content-addressed storage."""
+    raise _not_yet("download", 4)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines: one object per file.")
+def inspect(files: tuple[str, ...], as_json: bool) -> None:
+    """Facts and verdict for FILES, read from their headers; no catalog needed."""
+    raise _not_yet("inspect", 3)
+
+
+@cli.command()
+@click.option("--policy", type=click.Path(dir_okay=False), help="Curation policy TOML.")
+def curate(policy: str | None) -> None:
+    """Judge downloaded files (re-judging only what changed)."""
+    raise _not_yet("curate", 3)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--val-per-class", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def export(name: str, val_per_class: int, seed: int) -> None:
+    """Write datasets/NAME/ with train/val CSVs and manifest.json."""
+    raise _not_yet("export", 3)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("manifest_dir", type=click.Path(file_okay=False))
+@click.argument("options", nargs=-1, type=click.UNPROCESSED)
+def train(manifest_dir: str, options: tuple[str, ...]) -> None:
+    """Train a classifier on a dataset manifest."""
+    raise _not_yet("train", 5)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("options", nargs=-1, type=click.UNPROCESSED)
+def evaluate(run_dir: str, options: tuple[str, ...]) -> None:
+    """Evaluate a run with the 2018 challenge protocol and robustness curves."""
+    raise _not_yet("evaluate", 5)
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--model", "run_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def predict(images: tuple[str, ...], run_dir: str, as_json: bool) -> None:
+    """Which camera took each IMAGE, from pixels alone."""
+    raise _not_yet("predict", 5)
+
+
+@cli.command()
+@click.option("--quick", is_flag=True, help="A smaller world for tests (< 3 minutes).")
+def demo(quick: bool) -> None:
+    """The whole pipeline on a generated camera set served on loopback."""
+    raise _not_yet("demo", 6)
+
+
+@cli.command()
+def serve() -> None:
+    """Serve all Prefect deployments from this process."""
+    raise _not_yet("serve", 6)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: click's parsing, with camid's one-line errors."""
+    try:
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name="camid",
+                        standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("camid: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except CamidError as exc:
+        click.echo(f"camid: error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("camid: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

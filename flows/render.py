@@ -1,0 +1,64 @@
+"""Human-readable output of the CLI (rich tables). JSON output stays in the commands themselves."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.records import CatalogStats, ValueCount
+from pipeline.registry import Registry
+from pipeline.summary import summarise, total
+
+
+def cameras_table(registry: Registry) -> Table:
+    table = Table(title=f"{len(registry.cameras)} cameras (registry {registry.hash[:12]})")
+    for col in ("id", "name", "make", "models", "excluded", "native sizes", "min q"):
+        table.add_column(col)
+    for cam in registry.cameras:
+        table.add_row(
+            cam.id,
+            cam.name,
+            ", ".join(cam.makes),
+            ", ".join(cam.models),
+            ", ".join(cam.exclude_models) or "-",
+            ", ".join(f"{w}x{h}" for w, h in cam.sizes),
+            str(cam.min_quality),
+        )
+    return table
+
+
+def print_stats(console: Console, stats: CatalogStats) -> None:
+    """Per camera and source counts, rejections by reason, then the distributions."""
+    lines = summarise(stats)
+    table = Table(title="Catalog: candidates per claimed camera and source")
+    cols = ("camera", "source", "candidates", "pending", "failed", "skipped", "downloaded",
+            "accepted", "rejected", "top rejection reasons")
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("camera", "source") or "reason" in col
+                         else "right")
+    for line in (*lines, total(lines)) if lines else ():
+        top = sorted(line.rejected_by_reason, key=lambda kv: -kv[1])[:3]
+        table.add_row(
+            line.camera or ("(all)" if line.source == "all" else "(none)"),
+            line.source,
+            *(str(getattr(line, c)) for c in cols[2:9]),
+            ", ".join(f"{r} {n}" for r, n in top) or "-",
+        )
+    if not lines:
+        console.print("The catalog is empty: run `camid scrape SOURCE` to add candidates.")
+    else:
+        console.print(table)
+    for title, values in (("JPEG quality of stored files", stats.quality),
+                          ("Most common sizes", stats.sizes),
+                          ("Licences of candidates", stats.licences)):
+        if values:
+            console.print(_value_table(title, values))
+
+
+def _value_table(title: str, values: tuple[ValueCount, ...]) -> Table:
+    table = Table(title=title)
+    table.add_column("value")
+    table.add_column("count", justify="right")
+    for v in values:
+        table.add_row(v.value, str(v.count))
+    return table

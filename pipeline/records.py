@@ -1,0 +1,201 @@
+"""Typed records passed between camid's stages.
+
+Every stage hands the next one of these frozen dataclasses instead of a dict or tuple, so a
+field renamed in one place fails loudly everywhere (ruff, tests) rather than silently carrying
+``None``. The catalog (``db/``) converts its ORM rows into these at its boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a file is not accepted into a dataset. The string values are stable codes.
+
+    They are written to the catalog, to ``camid inspect --json`` and to manifests, so a code is
+    never renamed once released; new reasons are added at the end.
+    """
+
+    NOT_JPEG = "not_jpeg"
+    TRUNCATED = "truncated"
+    CORRUPT = "corrupt"
+    NO_EXIF = "no_exif"
+    UNKNOWN_CAMERA = "unknown_camera"
+    EXCLUDED_MODEL = "excluded_model"
+    EDITED_SOFTWARE = "edited_software"
+    EDITED_CREATOR_TOOL = "edited_creator_tool"
+    XMP_EDIT_HISTORY = "xmp_edit_history"
+    CAMERA_RAW_SETTINGS = "camera_raw_settings"
+    PHOTOSHOP_RESOURCES = "photoshop_resources"
+    ADOBE_APP14 = "adobe_app14"
+    EXIF_SIZE_MISMATCH = "exif_size_mismatch"
+    LOW_QUALITY = "low_quality"
+    QUALITY_UNKNOWN = "quality_unknown"
+    NON_NATIVE_SIZE = "non_native_size"
+    DUPLICATE = "duplicate"
+    NEAR_DUPLICATE = "near_duplicate"
+
+
+class CandidateStatus(StrEnum):
+    """Life of one candidate URL in the catalog.
+
+    ``pending`` and ``failed`` (with a next attempt time) are waiting for the downloader;
+    ``skipped`` was ruled out before download (wrong size, opt-out header...); ``downloaded``
+    waits for curation, which moves it to ``accepted`` or ``rejected``.
+    """
+
+    PENDING = "pending"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    DOWNLOADED = "downloaded"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A URL that a scraper believes points to an original camera JPEG.
+
+    ``camera`` is the camera the *query* was about; it is kept for statistics only and never
+    labels the file (search results lie: the label comes from the file's own EXIF).
+    """
+
+    source: str
+    source_id: str
+    url: str
+    camera: str | None = None
+    page_url: str | None = None
+    licence: str | None = None
+    author: str | None = None
+    expected_sha1: str | None = None
+    expected_bytes: int | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateKey:
+    """Identifies a candidate across processes: unique per source."""
+
+    source: str
+    source_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A verified file in content-addressed storage, fetched for one candidate."""
+
+    key: CandidateKey
+    sha256: str
+    path: str
+    bytes: int
+    content_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFacts:
+    """What one pass over a file's headers says about it (no pixel decode).
+
+    Unknown values are ``None``; ``error`` holds a one-line message when the file could not be
+    read at all. ``quality`` is the estimate the filters use, ``quality_imagemagick`` the one
+    compatible with ``identify -format %Q``.
+    """
+
+    format: str | None
+    width: int | None = None
+    height: int | None = None
+    make: str | None = None
+    model: str | None = None
+    software: str | None = None
+    datetime_original: str | None = None
+    orientation: int | None = None
+    exif_width: int | None = None
+    exif_height: int | None = None
+    has_exif: bool = False
+    has_makernote: bool = False
+    xmp_creator_tool: str | None = None
+    xmp_history_agents: tuple[str, ...] = ()
+    has_camera_raw: bool = False
+    has_photoshop_irb: bool = False
+    photoshop_iptc_only: bool = False
+    has_adobe_app14: bool = False
+    has_eoi: bool = False
+    quant_tables: tuple[tuple[int, ...], ...] = ()
+    quality_imagemagick: int | None = None
+    quality: int | None = None
+    ijg_exact: bool | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether a file belongs in the dataset, with *every* failing reason, not the first."""
+
+    accepted: bool
+    label: str | None
+    reasons: tuple[Reason, ...]
+    policy_hash: str
+    registry_hash: str
+
+    def __post_init__(self) -> None:
+        if self.accepted == bool(self.reasons):
+            raise ValueError("a verdict is accepted exactly when it has no reasons")
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRow:
+    """One image of an exported dataset, as written to the train/val CSVs."""
+
+    path: str
+    sha256: str
+    label: str
+    source: str
+    uploader: str | None
+    licence: str | None
+    attribution_url: str | None
+
+
+# ---- catalog statistics (``camid stats``) ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCount:
+    """How many candidates of one claimed camera and source are in one status."""
+
+    camera: str | None
+    source: str
+    status: CandidateStatus
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonCount:
+    """How many downloaded files of one claimed camera and source failed for one reason."""
+
+    camera: str | None
+    source: str
+    reason: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ValueCount:
+    """A histogram bin: a value (a JPEG quality, a ``WxH`` size, a licence) and its count."""
+
+    value: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogStats:
+    """Everything ``camid stats`` reports, computed by the catalog in a few aggregate queries."""
+
+    statuses: tuple[StatusCount, ...]
+    reasons: tuple[ReasonCount, ...]
+    quality: tuple[ValueCount, ...]
+    sizes: tuple[ValueCount, ...]
+    licences: tuple[ValueCount, ...]
+    generated_at: datetime = field(default_factory=datetime.now)
