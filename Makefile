@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP_VERSION := 26.3
+SHELL := bash
+.SHELLFLAGS := -eo pipefail -c
+# this machine's pip config lists local indexes that may be absent: drop pip's warnings about them
+QUIET_PIP := 2>&1 | (grep -v "^WARNING: Location '" || true)
 
 # no analytics, update checks or telemetry from Prefect and albumentations, anywhere
 export DO_NOT_TRACK := 1
@@ -15,8 +19,8 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check "pip==$(PIP_VERSION)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "pip==$(PIP_VERSION)" $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' $(QUIET_PIP)
 	touch $@
 
 demo: setup
