@@ -109,11 +109,28 @@ def download(limit: int | None, concurrency: int | None) -> None:
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines: one object per file.")
-def inspect(files: tuple[str, ...], as_json: bool) -> None:
-    """Facts and verdict for FILES, read from their headers; no catalog needed."""
-    raise _not_yet("inspect", 3)
+@click.option("--policy", type=click.Path(dir_okay=False), help="Curation policy TOML.")
+@click.pass_context
+def inspect(ctx: click.Context, files: tuple[str, ...], as_json: bool, policy: str | None) -> None:
+    """Facts and verdict for FILES, read from their headers; no catalog needed.
+
+    Every file gets its line, readable or not; the exit status is 0 when every file was judged.
+    """
+    from flows.inspect_cmd import inspect_files, inspection_to_json
+    from pipeline.policy import load_policy
+
+    items = inspect_files(files, _registry(ctx), load_policy(policy))
+    if as_json:
+        for item in items:
+            click.echo(inspection_to_json(item))
+        return
+    from rich.console import Console
+
+    from flows.render import inspection_table
+
+    Console().print(inspection_table(list(items)))
 
 
 @cli.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from flows.inspect_cmd import Inspection
 from pipeline.records import CatalogStats, ValueCount
 from pipeline.registry import Registry
 from pipeline.summary import summarise, total
@@ -61,4 +62,22 @@ def _value_table(title: str, values: tuple[ValueCount, ...]) -> Table:
     table.add_column("count", justify="right")
     for v in values:
         table.add_row(v.value, str(v.count))
+    return table
+
+
+def inspection_table(items: list[Inspection]) -> Table:
+    table = Table(title=f"{len(items)} file(s)", expand=True)
+    table.add_column("file", overflow="fold", ratio=3)
+    for col in ("camera (EXIF)", "size", "quality (IM / camid)", "label", "verdict"):
+        table.add_column(col, overflow="fold", ratio=2 if col in ("camera (EXIF)", "verdict") else 1)
+    for item in items:
+        f, v = item.facts, item.verdict
+        camera = " ".join(x for x in (f.make, f.model) if x) or "-"
+        size = f"{f.width}x{f.height}" if f.width else "-"
+        quality = f"{f.quality_imagemagick} / {f.quality}" if f.quality is not None else "-"
+        reasons = ", ".join(r.value for r in v.reasons)
+        verdict = "[green]accepted[/]" if v.accepted else f"[red]{reasons}[/]"
+        if f.error:
+            verdict += f" ({f.error})"
+        table.add_row(item.path, camera, size, quality, v.label or "-", verdict)
     return table

@@ -45,7 +45,9 @@ def read_exif(app1_payload: bytes) -> ExifFields:
     tiff = app1_payload[len(EXIF_PREFIX):]
     has_makernote = _walk(tiff)
     try:
-        tags = exifread.process_file(io.BytesIO(tiff), details=False, extract_thumbnail=False)
+        # stop after ExifImageLength: GPS, interoperability and thumbnail IFDs are not needed
+        tags = exifread.process_file(io.BytesIO(tiff), details=False, extract_thumbnail=False,
+                                     stop_tag="ExifImageLength")
     except Exception as exc:  # exifread raises many types on malformed data
         raise ExifError(f"EXIF unreadable: {type(exc).__name__}") from None
     return ExifFields(
@@ -69,7 +71,12 @@ def _walk(tiff: bytes) -> bool:
     pointer = ifd0.get(TAG_EXIF_IFD)
     if pointer is None or pointer[0] not in (4, 13) or pointer[1] != 1:
         return False  # no EXIF IFD, or a malformed pointer that exifread will not follow either
-    return TAG_MAKERNOTE in _entries(tiff, pointer[2], order)
+    note = _entries(tiff, pointer[2], order).get(TAG_MAKERNOTE)
+    if note is None or note[1] == 0:
+        return False
+    start = note[2] if note[1] > 4 else None
+    data = tiff[start:start + note[1]] if start is not None else b"\x01"
+    return len(data) == note[1] and data.strip(b"\x00 ") != b""  # a stub of zeros is no MakerNote
 
 
 def _entries(tiff: bytes, offset: int, order: str) -> dict[int, tuple[int, int, int]]:

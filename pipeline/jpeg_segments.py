@@ -36,9 +36,10 @@ MAGIC = (
 class JpegStructureError(Exception):
     """The file cannot be read as a JPEG header; ``kind`` is 'not_jpeg', 'truncated' or 'corrupt'."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, format: str = "jpeg") -> None:
         super().__init__(message)
         self.kind = kind
+        self.format = format
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +119,8 @@ def read_header(fh: BinaryIO, file_size: int) -> JpegHeader:
     """Walk the segments of a JPEG from SOI to SOS; raise ``JpegStructureError`` if impossible."""
     reader = _Reader(fh)
     if not reader.ensure(3) or reader.buf[:2] != b"\xff\xd8":
-        what = sniff_format(bytes(reader.buf[:16])) or ("an empty file" if not reader.buf else "unknown")
-        raise JpegStructureError("not_jpeg", f"not a JPEG (format: {what})")
+        what = sniff_format(bytes(reader.buf[:16])) or ("empty" if not reader.buf else "unknown")
+        raise JpegStructureError("not_jpeg", f"not a JPEG (format: {what})", what)
     segments: list[Segment] = []
     out = bytearray(b"\xff\xd8")
     pos, extraneous = 2, 0

@@ -37,6 +37,7 @@ class Reason(StrEnum):
     NON_NATIVE_SIZE = "non_native_size"
     DUPLICATE = "duplicate"
     NEAR_DUPLICATE = "near_duplicate"
+    UNREADABLE = "unreadable"
 
 
 class CandidateStatus(StrEnum):
@@ -99,9 +100,13 @@ class Download:
 class ImageFacts:
     """What one pass over a file's headers says about it (no pixel decode).
 
+    ``format`` is the real format from the magic bytes ("jpeg", "png", ..., "empty" for a
+    zero-byte file, "unknown"), or None when the file could not be read at all.
+
     Unknown values are ``None``; ``error`` holds a one-line message when the file could not be
-    read at all. ``quality`` is the estimate the filters use, ``quality_imagemagick`` the one
-    compatible with ``identify -format %Q``.
+    read at all, ``corrupt`` one for damage that still let the header be read. ``quality`` is
+    the estimate the filters use, ``quality_imagemagick`` the one compatible with
+    ``identify -format %Q``.
     """
 
     format: str | None
@@ -123,6 +128,8 @@ class ImageFacts:
     photoshop_iptc_only: bool = False
     has_adobe_app14: bool = False
     has_eoi: bool = False
+    truncated: bool = False
+    corrupt: str | None = None
     quant_tables: tuple[tuple[int, ...], ...] = ()
     quality_imagemagick: int | None = None
     quality: int | None = None

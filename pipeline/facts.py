@@ -1,0 +1,98 @@
+"""Facts about one file from a single pass over its header (no pixel decode).
+
+The pass: walk the JPEG segments (bounded, see ``jpeg_segments``), let Pillow parse the
+normalised header for the pixel size and quantization tables, let exifread decode the EXIF APP1,
+scan the other APP segments for edit traces, estimate the quality from the tables, and read the
+tail for the EOI marker. Nothing here raises on a bad file: every failure becomes a fact
+(``format``, ``error``, ``corrupt``...) for the verdict to turn into reasons.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import asdict
+from typing import Any
+
+from PIL import JpegImagePlugin
+
+from pipeline.appsegments import edit_traces, exif_payload
+from pipeline.exif import ExifError, read_exif
+from pipeline.jpeg_segments import JpegHeader, JpegStructureError, read_header
+from pipeline.quality import estimate_quality, tables_from_pillow
+from pipeline.records import ImageFacts
+
+# bump when the reader changes what it reports, so `camid curate` re-reads stored files
+READER_VERSION = 1
+
+
+def read_facts(path: str | os.PathLike[str]) -> ImageFacts:
+    """Everything curation needs to know about ``path``; never raises for a bad file."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            header = read_header(fh, size)
+    except JpegStructureError as err:
+        fmt = "jpeg" if err.kind != "not_jpeg" else err.format
+        return ImageFacts(format=fmt, error=str(err), truncated=err.kind == "truncated")
+    except OSError as err:
+        return ImageFacts(format=None, error=f"cannot read file: {err.strerror or err}")
+    return facts_from_header(header)
+
+
+def facts_from_header(header: JpegHeader) -> ImageFacts:
+    """Assemble facts from a walked header (split out so tests can feed crafted headers).
+
+    Fields are gathered in one dict and the record is built once: this runs a thousand times a
+    second, and rebuilding frozen dataclasses step by step cost a third of the time.
+    """
+    found: dict[str, Any] = {"format": "jpeg", "has_eoi": header.has_eoi, "truncated": not header.has_eoi}
+    if header.extraneous_bytes:
+        found["corrupt"] = f"{header.extraneous_bytes} extraneous bytes between markers"
+    try:
+        im = JpegImagePlugin.JpegImageFile(io.BytesIO(header.normalised))
+    except Exception as exc:  # Pillow signals bad headers with several exception types
+        return ImageFacts(**found, error=f"JPEG header unreadable: {exc}")
+    found["width"], found["height"] = im.size
+    try:
+        found["quant_tables"] = tables_from_pillow(im.quantization or {})
+    except ValueError as exc:  # e.g. table ids with gaps: the quality stays unknown
+        found.setdefault("corrupt", f"quantization tables: {exc}")
+    quality = estimate_quality(found.get("quant_tables", ()))
+    found.update(quality_imagemagick=quality.imagemagick, quality=quality.corrected,
+                 ijg_exact=quality.ijg_exact)
+    found.update(_fields(edit_traces(header.segments)))
+    payload = exif_payload(header.segments)
+    if payload is not None:
+        try:
+            found.update(_fields(read_exif(payload)), has_exif=True)
+        except ExifError as exc:
+            found.setdefault("corrupt", str(exc))
+    return ImageFacts(**found)
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    """A flat dataclass as a dict, without ``asdict``'s deep copies."""
+    return {name: getattr(record, name) for name in record.__dataclass_fields__}
+
+
+def facts_hash(facts: ImageFacts) -> str:
+    """A stable digest of the facts (and the reader version) for change detection."""
+    doc = {"reader": READER_VERSION, **facts_to_json(facts)}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def facts_to_json(facts: ImageFacts) -> dict[str, object]:
+    doc = asdict(facts)
+    doc["quant_tables"] = [list(t) for t in facts.quant_tables]
+    doc["xmp_history_agents"] = list(facts.xmp_history_agents)
+    return doc
+
+
+def facts_from_json(doc: dict[str, object]) -> ImageFacts:
+    data = dict(doc)
+    data["quant_tables"] = tuple(tuple(t) for t in data.get("quant_tables") or ())  # type: ignore[union-attr]
+    data["xmp_history_agents"] = tuple(data.get("xmp_history_agents") or ())  # type: ignore[arg-type]
+    return ImageFacts(**data)  # type: ignore[arg-type]
