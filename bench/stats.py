@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from db import Catalog
 from db.models import CandidateRow
-from pipeline.records import Candidate, CandidateKey, Download, Reason, Verdict
+from pipeline.records import Candidate, CandidateKey, Download, Judgement, Reason, Verdict
 from pipeline.registry_load import load_registry
 
 SOURCES = ("flickr", "wikimedia", "reviews", "dir")
@@ -59,7 +59,7 @@ def build(catalog: Catalog, n: int, cameras: tuple[str, ...]) -> float:
             downloads = [Download(CandidateKey(c.source, c.source_id), f"{int(c.source_id):064x}",
                                   "p", 3_000_000) for c in judged]
             catalog.record_downloads(downloads)
-            catalog.record_verdicts([(d.sha256, _verdict(rng, c.camera), None)
+            catalog.record_verdicts([Judgement(d.sha256, _verdict(rng, c.camera), None)
                                      for d, c in zip(downloads, judged, strict=True)])
             progress.advance(task, len(batch))
     return n / insert_s

@@ -14,10 +14,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, exc, func, select, update
 
+from db import curation
 from db import stats as stats_queries
 from db.engine import make_engine
 from db.migrate import upgrade
-from db.models import CandidateRow, ImageRow, VerdictReasonRow, VerdictRow
+from db.models import CandidateRow, ExportRow, ImageRow, VerdictReasonRow, VerdictRow
 from pipeline.errors import ConfigError
 from pipeline.records import (
     Candidate,
@@ -25,6 +26,13 @@ from pipeline.records import (
     CandidateStatus,
     CatalogStats,
     Download,
+    ExportItem,
+    ExportSummary,
+    FactsUpdate,
+    Judgement,
+    PerceptualHash,
+    StoredFacts,
+    StoredImage,
     Verdict,
 )
 
@@ -115,10 +123,11 @@ class Catalog:
 
     def record_verdict(self, sha256: str, verdict: Verdict, facts_hash: str | None = None) -> None:
         """Replace the image's verdict and move its candidates to accepted or rejected."""
-        self.record_verdicts([(sha256, verdict, facts_hash)])
+        self.record_verdicts([Judgement(sha256, verdict, facts_hash)])
 
-    def record_verdicts(self, verdicts: Sequence[tuple[str, Verdict, str | None]]) -> None:
-        """Batch form of ``record_verdict`` (sha256, verdict, facts hash): one transaction."""
+    def record_verdicts(self, judgements: Sequence[Judgement]) -> None:
+        """Batch form of ``record_verdict``: one transaction."""
+        verdicts = [(j.sha256, j.verdict, j.facts_hash) for j in judgements]
         with self.engine.begin() as conn:
             ids = _image_ids(conn, [sha for sha, _, _ in verdicts])
             missing = [sha for sha, _, _ in verdicts if sha not in ids]
@@ -141,6 +150,47 @@ class Catalog:
                 {"k_image": ids[sha], "v_status": _status_of(v).value,
                  "v_reasons": ",".join(sorted({r.value for r in v.reasons})) or None}
                 for sha, v, _ in verdicts])
+
+    # ---- curation ------------------------------------------------------------------------------
+
+    def images_needing_facts(self, reader_version: int) -> list[StoredImage]:
+        with self.engine.connect() as conn:
+            return curation.images_needing_facts(conn, reader_version)
+
+    def save_facts(self, updates: Sequence[FactsUpdate]) -> None:
+        if updates:
+            with self.engine.begin() as conn:
+                curation.save_facts(conn, updates)
+
+    def images_to_judge(self, policy_hash: str, registry_hash: str) -> list[StoredFacts]:
+        with self.engine.connect() as conn:
+            return curation.images_to_judge(conn, policy_hash, registry_hash)
+
+    def accepted_without_phash(self) -> list[StoredImage]:
+        with self.engine.connect() as conn:
+            return curation.accepted_without_phash(conn)
+
+    def save_phashes(self, hashes: Sequence[PerceptualHash]) -> None:
+        if hashes:
+            with self.engine.begin() as conn:
+                curation.save_phashes(conn, hashes)
+
+    def accepted_verdict_hashes(self) -> set[tuple[str, str]]:
+        with self.engine.connect() as conn:
+            return curation.accepted_verdict_hashes(conn)
+
+    def accepted_items(self) -> list[ExportItem]:
+        with self.engine.connect() as conn:
+            return curation.accepted_items(conn)
+
+    def record_export(self, name: str, path: str, manifest: ExportSummary) -> None:
+        """Remember an export (replacing an older one of the same name)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(ExportRow).where(ExportRow.name == name))
+            conn.execute(ExportRow.__table__.insert(), {
+                "name": name, "path": path, "rows_sha256": manifest.rows_sha256,
+                "registry_hash": manifest.registry_hash, "policy_hash": manifest.policy_hash,
+                "seed": manifest.seed, "counts_json": manifest.counts_json})
 
     # ---- statistics ----------------------------------------------------------------------------
 

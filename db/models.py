@@ -99,6 +99,8 @@ class ImageRow(Base):
     quality: Mapped[int | None] = mapped_column(Integer)
     facts_json: Mapped[str | None] = mapped_column(Text)
     facts_hash: Mapped[str | None] = mapped_column(String(64))
+    reader_version: Mapped[int | None] = mapped_column(Integer)
+    phash: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -135,18 +135,48 @@ def inspect(ctx: click.Context, files: tuple[str, ...], as_json: bool, policy: s
 
 @cli.command()
 @click.option("--policy", type=click.Path(dir_okay=False), help="Curation policy TOML.")
-def curate(policy: str | None) -> None:
-    """Judge downloaded files (re-judging only what changed)."""
-    raise _not_yet("curate", 3)
+@click.pass_context
+def curate(ctx: click.Context, policy: str | None) -> None:
+    """Judge downloaded files: read facts of new files, re-judge only what changed."""
+    from db import Catalog
+    from flows.curation import curate as run_curate
+    from flows.progress import progress_ticker
+    from pipeline.policy import load_policy
+
+    settings = _settings(ctx)
+    registry, resolved = _registry(ctx), load_policy(policy)
+    with Catalog.open(settings.catalog_url) as catalog, progress_ticker() as tick:
+        report = run_curate(catalog, settings.data_dir, registry, resolved, tick)
+    click.echo(f"read {report.read} new file(s), judged {report.judged}: {report.accepted} accepted, "
+               f"{report.rejected} rejected; hashed {report.hashed} accepted file(s) for near duplicates")
 
 
 @cli.command()
 @click.argument("name")
-@click.option("--val-per-class", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--val-per-class", type=click.IntRange(min=1), default=None,
+              help="Validation images per class [default: 100, as in the paper].")
+@click.option("--val-fraction", type=click.FloatRange(min=0.0, max=0.5, min_open=True), default=None,
+              help="Validation share per class instead of a count.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def export(name: str, val_per_class: int, seed: int) -> None:
-    """Write datasets/NAME/ with train/val CSVs and manifest.json."""
-    raise _not_yet("export", 3)
+@click.pass_context
+def export(ctx: click.Context, name: str, val_per_class: int | None, val_fraction: float | None,
+           seed: int) -> None:
+    """Write <data-dir>/datasets/NAME/: train/val CSVs, manifest.json, ATTRIBUTION.md."""
+    from db import Catalog
+    from flows.curation import export as run_export
+
+    if val_per_class is not None and val_fraction is not None:
+        raise click.UsageError("give --val-per-class or --val-fraction, not both")
+    if val_fraction is None and val_per_class is None:
+        val_per_class = 100
+    settings = _settings(ctx)
+    with Catalog.open(settings.catalog_url) as catalog:
+        report = run_export(catalog, settings.data_dir, name, _registry(ctx), seed, val_per_class,
+                            val_fraction)
+    click.echo(f"wrote {report.directory}: {report.train} train, {report.val} validation images "
+               f"({report.groups} uploader/duplicate groups, {report.clusters} near-duplicate clusters)")
+    for split, counts in report.counts.items():
+        click.echo(f"  {split}: " + ", ".join(f"{label} {n}" for label, n in counts.items()))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})

@@ -9,23 +9,18 @@ tail for the EOI marker. Nothing here raises on a bad file: every failure become
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import os
-from dataclasses import asdict
 from typing import Any
 
 from PIL import JpegImagePlugin
 
 from pipeline.appsegments import edit_traces, exif_payload
 from pipeline.exif import ExifError, read_exif
+from pipeline.facts_codec import READER_VERSION, facts_from_json, facts_hash, facts_to_json
 from pipeline.jpeg_segments import JpegHeader, JpegStructureError, read_header
 from pipeline.quality import estimate_quality, tables_from_pillow
 from pipeline.records import ImageFacts
-
-# bump when the reader changes what it reports, so `camid curate` re-reads stored files
-READER_VERSION = 1
 
 
 def read_facts(path: str | os.PathLike[str]) -> ImageFacts:
@@ -73,26 +68,10 @@ def facts_from_header(header: JpegHeader) -> ImageFacts:
     return ImageFacts(**found)
 
 
+__all__ = ["READER_VERSION", "facts_from_header", "facts_from_json", "facts_hash", "facts_to_json",
+           "read_facts"]
+
+
 def _fields(record: Any) -> dict[str, Any]:
     """A flat dataclass as a dict, without ``asdict``'s deep copies."""
     return {name: getattr(record, name) for name in record.__dataclass_fields__}
-
-
-def facts_hash(facts: ImageFacts) -> str:
-    """A stable digest of the facts (and the reader version) for change detection."""
-    doc = {"reader": READER_VERSION, **facts_to_json(facts)}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
-
-
-def facts_to_json(facts: ImageFacts) -> dict[str, object]:
-    doc = asdict(facts)
-    doc["quant_tables"] = [list(t) for t in facts.quant_tables]
-    doc["xmp_history_agents"] = list(facts.xmp_history_agents)
-    return doc
-
-
-def facts_from_json(doc: dict[str, object]) -> ImageFacts:
-    data = dict(doc)
-    data["quant_tables"] = tuple(tuple(t) for t in data.get("quant_tables") or ())  # type: ignore[union-attr]
-    data["xmp_history_agents"] = tuple(data.get("xmp_history_agents") or ())  # type: ignore[arg-type]
-    return ImageFacts(**data)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ import io
 import json
 import os
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -65,8 +66,12 @@ def write_manifest(
     registry_hash: str,
     policy_hash: str,
     seed: int,
+    extra: Mapping[str, object] | None = None,
 ) -> Path:
-    """Write the two CSVs, then ``manifest.json`` (atomically, last). Returns its path."""
+    """Write the two CSVs, then ``manifest.json`` (atomically, last). Returns its path.
+
+    ``extra`` adds informative keys (how the split was made); it cannot replace the core keys.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     texts = {split: rows_to_csv(rows) for split, rows in (("train", train), ("val", val))}
     for split, text in texts.items():
@@ -84,6 +89,7 @@ def write_manifest(
         "files": {split: f"{split}.csv" for split in SPLITS},
         "rows_sha256": _rows_hash(texts),
     }
+    doc = {**(extra or {}), **doc}
     target = directory / "manifest.json"
     _atomic_write(target, json.dumps(doc, indent=2, sort_keys=True) + "\n")
     return target

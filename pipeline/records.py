@@ -35,8 +35,6 @@ class Reason(StrEnum):
     LOW_QUALITY = "low_quality"
     QUALITY_UNKNOWN = "quality_unknown"
     NON_NATIVE_SIZE = "non_native_size"
-    DUPLICATE = "duplicate"
-    NEAR_DUPLICATE = "near_duplicate"
     UNREADABLE = "unreadable"
 
 
@@ -163,6 +161,77 @@ class ManifestRow:
     uploader: str | None
     licence: str | None
     attribution_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredImage:
+    """A file in content-addressed storage, as the catalog knows it."""
+
+    sha256: str
+    path: str
+    facts_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FactsUpdate:
+    """Facts read from a stored file, to be saved in the catalog."""
+
+    sha256: str
+    facts: ImageFacts
+    facts_hash: str
+    reader_version: int
+    phash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFacts:
+    """Facts of a stored image as the catalog holds them, with their hash."""
+
+    sha256: str
+    facts: ImageFacts
+    facts_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PerceptualHash:
+    """A stored image's perceptual hash (None: the file could not be decoded for hashing)."""
+
+    sha256: str
+    phash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """A verdict for a stored image, with the facts hash it was computed from."""
+
+    sha256: str
+    verdict: Verdict
+    facts_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportItem:
+    """An accepted image with what a dataset row and the split grouping need."""
+
+    sha256: str
+    path: str
+    label: str
+    source: str
+    uploader: str | None
+    licence: str | None
+    attribution_url: str | None
+    phash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSummary:
+    """What the catalog remembers of an export."""
+
+    rows_sha256: str
+    registry_hash: str
+    policy_hash: str
+    seed: int
+    counts_json: str
 
 
 # ---- catalog statistics (``camid stats``) ----------------------------------------------------

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 17:21:10.093392
+Create Date: 2026-11-24 17:28:35.600463
 """
 
 import sqlalchemy as sa
@@ -42,6 +42,8 @@ def upgrade() -> None:
     sa.Column('quality', sa.Integer(), nullable=True),
     sa.Column('facts_json', sa.Text(), nullable=True),
     sa.Column('facts_hash', sa.String(length=64), nullable=True),
+    sa.Column('reader_version', sa.Integer(), nullable=True),
+    sa.Column('phash', sa.String(length=16), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_images')),
     sa.UniqueConstraint('sha256', name=op.f('uq_images_sha256'))

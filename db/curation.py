@@ -1,0 +1,110 @@
+"""Catalog queries of the curation stage: facts to read, verdicts to (re)compute, rows to export.
+
+Kept apart from ``db.catalog`` so each module stays small; ``Catalog`` exposes these as methods.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, bindparam, or_, select, update
+
+from db.models import CandidateRow, ImageRow, VerdictRow
+from pipeline.facts_codec import facts_from_json, facts_to_json
+from pipeline.records import ExportItem, FactsUpdate, PerceptualHash, StoredFacts, StoredImage
+
+_SAVE_FACTS = (
+    update(ImageRow)
+    .where(ImageRow.sha256 == bindparam("k_sha"))
+    .values(facts_json=bindparam("v_json"), facts_hash=bindparam("v_hash"),
+            reader_version=bindparam("v_reader"), phash=bindparam("v_phash"),
+            width=bindparam("v_width"), height=bindparam("v_height"), make=bindparam("v_make"),
+            model=bindparam("v_model"), software=bindparam("v_software"),
+            quality=bindparam("v_quality"))
+)
+
+
+def images_needing_facts(conn: Connection, reader_version: int) -> list[StoredImage]:
+    """Stored images never read, or read by an older version of the facts reader."""
+    rows = conn.execute(
+        select(ImageRow.sha256, ImageRow.path)
+        .where(or_(ImageRow.reader_version.is_(None), ImageRow.reader_version != reader_version))
+        .order_by(ImageRow.sha256)
+    )
+    return [StoredImage(sha, path) for sha, path in rows]
+
+
+def save_facts(conn: Connection, updates: Sequence[FactsUpdate]) -> None:
+    conn.execute(_SAVE_FACTS, [
+        {"k_sha": u.sha256, "v_json": json.dumps(facts_to_json(u.facts), sort_keys=True),
+         "v_hash": u.facts_hash, "v_reader": u.reader_version, "v_phash": u.phash,
+         "v_width": u.facts.width, "v_height": u.facts.height, "v_make": _cut(u.facts.make),
+         "v_model": _cut(u.facts.model), "v_software": _cut(u.facts.software),
+         "v_quality": u.facts.quality}
+        for u in updates])
+
+
+def images_to_judge(conn: Connection, policy_hash: str, registry_hash: str) -> list[StoredFacts]:
+    """Facts of images whose verdict is missing or out of date.
+
+    A verdict is out of date when the facts, the policy or the registry it was computed from
+    changed; everything else keeps its verdict (re-running curate is cheap).
+    """
+    v = VerdictRow
+    rows = conn.execute(
+        select(ImageRow.sha256, ImageRow.facts_json, ImageRow.facts_hash)
+        .outerjoin(v, v.image_id == ImageRow.id)
+        .where(ImageRow.facts_json.is_not(None))
+        .where(or_(v.id.is_(None), v.policy_hash != policy_hash, v.registry_hash != registry_hash,
+                   v.facts_hash.is_(None), v.facts_hash != ImageRow.facts_hash))
+        .order_by(ImageRow.sha256)
+    )
+    return [StoredFacts(sha, facts_from_json(json.loads(doc)), fh) for sha, doc, fh in rows]
+
+
+def accepted_without_phash(conn: Connection) -> list[StoredImage]:
+    rows = conn.execute(
+        select(ImageRow.sha256, ImageRow.path)
+        .join(VerdictRow, VerdictRow.image_id == ImageRow.id)
+        .where(VerdictRow.accepted.is_(True), ImageRow.phash.is_(None))
+        .order_by(ImageRow.sha256)
+    )
+    return [StoredImage(sha, path) for sha, path in rows]
+
+
+def save_phashes(conn: Connection, hashes: Sequence[PerceptualHash]) -> None:
+    """Store perceptual hashes; a file that cannot be hashed gets '' (tried, no hash)."""
+    conn.execute(
+        update(ImageRow).where(ImageRow.sha256 == bindparam("k_sha")).values(phash=bindparam("v")),
+        [{"k_sha": h.sha256, "v": h.phash or ""} for h in hashes])
+
+
+def accepted_verdict_hashes(conn: Connection) -> set[tuple[str, str]]:
+    """The (policy hash, registry hash) pairs behind the accepted verdicts."""
+    rows = conn.execute(select(VerdictRow.policy_hash, VerdictRow.registry_hash)
+                        .where(VerdictRow.accepted.is_(True)).distinct())
+    return {(p, r) for p, r in rows}
+
+
+def accepted_items(conn: Connection) -> list[ExportItem]:
+    """Accepted images, once each, with the attribution of the first candidate that found them."""
+    c, i, v = CandidateRow, ImageRow, VerdictRow
+    rows = conn.execute(
+        select(i.sha256, i.path, v.label, c.source, c.author, c.licence, c.page_url, c.url,
+               i.phash)
+        .join(v, v.image_id == i.id)
+        .join(c, c.image_id == i.id)
+        .where(v.accepted.is_(True))
+        .order_by(i.sha256, c.id)
+    )
+    items: dict[str, ExportItem] = {}
+    for sha, path, label, source, author, licence, page_url, url, phash in rows:
+        if sha not in items:
+            items[sha] = ExportItem(sha, path, label, source, author, licence, page_url or url,
+                                    phash or None)
+    return list(items.values())
+
+
+def _cut(text: str | None, limit: int = 255) -> str | None:
+    return text[:limit] if text is not None else None

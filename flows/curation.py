@@ -1,0 +1,162 @@
+"""The curate and export stages: catalog in, verdicts and dataset manifests out.
+
+Thin composition over ``pipeline`` (facts, verdicts, dedup, splits, manifests) and ``db`` (the
+catalog). Work is done in batches and committed batch by batch, so a killed ``camid curate``
+resumes where it stopped: files already read are not read again, verdicts already current are
+not recomputed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import TypeVar
+
+from db import Catalog
+from flows.progress import Tick
+from pipeline.dedup import cluster_near_duplicates, perceptual_hash
+from pipeline.errors import CamidError
+from pipeline.facts import READER_VERSION, facts_hash, read_facts
+from pipeline.manifest import write_manifest
+from pipeline.policy import Policy
+from pipeline.records import (
+    ExportItem,
+    ExportSummary,
+    FactsUpdate,
+    Judgement,
+    ManifestRow,
+    PerceptualHash,
+)
+from pipeline.registry import Registry
+from pipeline.split import split_items
+from pipeline.storage import resolve
+from pipeline.verdict import judge
+
+BATCH = 500
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class CurateReport:
+    read: int
+    judged: int
+    accepted: int
+    rejected: int
+    hashed: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExportReport:
+    directory: Path
+    train: int
+    val: int
+    groups: int
+    clusters: int
+    counts: dict[str, dict[str, int]]
+
+
+def curate(catalog: Catalog, data_dir: Path, registry: Registry, policy: Policy,
+           tick: Tick | None = None) -> CurateReport:
+    """Read facts of new files, judge what changed, hash accepted files for near-dup clusters."""
+    tick = tick or _no_tick
+    todo = catalog.images_needing_facts(READER_VERSION)
+    for _done, batch in _progress(todo, "reading headers", tick):
+        catalog.save_facts([_facts_update(img.sha256, resolve(data_dir, img.path)) for img in batch])
+    pending = catalog.images_to_judge(policy.hash, registry.hash)
+    accepted = rejected = 0
+    for _done, batch in _progress(pending, "judging", tick):
+        judgements = [Judgement(s.sha256, judge(s.facts, registry, policy), s.facts_hash) for s in batch]
+        catalog.record_verdicts(judgements)
+        accepted += sum(j.verdict.accepted for j in judgements)
+        rejected += sum(not j.verdict.accepted for j in judgements)
+    unhashed = catalog.accepted_without_phash()
+    for _done, batch in _progress(unhashed, "hashing accepted files", tick):
+        catalog.save_phashes([PerceptualHash(img.sha256, perceptual_hash(resolve(data_dir, img.path)))
+                              for img in batch])
+    return CurateReport(read=len(todo), judged=len(pending), accepted=accepted, rejected=rejected,
+                        hashed=len(unhashed))
+
+
+def export(catalog: Catalog, data_dir: Path, name: str, registry: Registry, seed: int,
+           per_class: int | None, fraction: float | None) -> ExportReport:
+    """Write ``datasets/NAME/`` (train/val CSVs, manifest.json, ATTRIBUTION.md) from verdicts."""
+    if not name or os.sep in name or name.startswith(".") or (os.altsep and os.altsep in name):
+        raise CamidError(f"invalid dataset name {name!r}: use a plain directory name")
+    items = catalog.accepted_items()
+    if not items:
+        raise CamidError("no accepted images in the catalog: run `camid curate` first")
+    policy_hashes = {h for h, _ in catalog.accepted_verdict_hashes()}
+    registry_hashes = {r for _, r in catalog.accepted_verdict_hashes()}
+    if registry_hashes != {registry.hash} or len(policy_hashes) != 1:
+        raise CamidError("verdicts are out of date for this registry or policy: run `camid curate`")
+    clusters = cluster_near_duplicates([it.phash for it in items])
+    split = split_items(items, clusters, seed, per_class=per_class, fraction=fraction)
+    directory = data_dir / "datasets" / name
+    classes = tuple(c for c in registry.ids if any(it.label == c for it in items))
+    train, val = (_rows(part, data_dir, directory) for part in (split.train, split.val))
+    write_manifest(directory, name, classes, train, val, registry_hash=registry.hash,
+                   policy_hash=policy_hashes.pop(), seed=seed,
+                   extra={"val_per_class": per_class, "val_fraction": fraction,
+                          "groups": split.groups, "near_duplicate_clusters": len(set(clusters))})
+    _write_attribution(directory / "ATTRIBUTION.md", name, (*split.train, *split.val))
+    doc = json.loads((directory / "manifest.json").read_text())
+    catalog.record_export(name, str(directory), ExportSummary(
+        rows_sha256=doc["rows_sha256"], registry_hash=doc["registry_hash"],
+        policy_hash=doc["policy_hash"], seed=seed, counts_json=json.dumps(doc["counts"])))
+    return ExportReport(directory, len(train), len(val), split.groups, len(set(clusters)),
+                        doc["counts"])
+
+
+def _facts_update(sha256: str, path: Path) -> FactsUpdate:
+    facts = read_facts(path)
+    return FactsUpdate(sha256, facts, facts_hash(facts), READER_VERSION)
+
+
+def _rows(items: Sequence[ExportItem], data_dir: Path, directory: Path) -> tuple[ManifestRow, ...]:
+    return tuple(
+        ManifestRow(path=os.path.relpath(resolve(data_dir, it.path), directory), sha256=it.sha256,
+                    label=it.label, source=it.source, uploader=it.uploader, licence=it.licence,
+                    attribution_url=it.attribution_url)
+        for it in items)
+
+
+def _write_attribution(path: Path, name: str, items: Sequence[ExportItem]) -> None:
+    """A human-readable licence and attribution list, grouped by licence."""
+    by_licence: dict[str, list[ExportItem]] = {}
+    for it in sorted(items, key=lambda i: (i.licence or "", i.sha256)):
+        by_licence.setdefault(it.licence or "unknown licence", []).append(it)
+    counts = Counter(it.licence or "unknown licence" for it in items)
+    lines = [f"# Attribution for dataset {name}", "",
+             f"{len(items)} images. Each remains under its own licence, listed below.", ""]
+    for licence, group in by_licence.items():
+        lines += [f"## {licence} ({counts[licence]})", ""]
+        lines += [f"- `{it.sha256[:16]}` ({it.label}) by {it.uploader or 'unknown author'}, "
+                  f"{it.source}: {it.attribution_url or 'no source URL'}" for it in group]
+        lines.append("")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _progress(items: Sequence[T], stage: str, tick: Tick) -> Iterator[tuple[int, list[T]]]:
+    done = 0
+    tick(stage, 0, len(items))
+    for batch in _batches(items, BATCH):
+        yield done, batch
+        done += len(batch)
+        tick(stage, done, len(items))
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def _no_tick(stage: str, done: int, total: int) -> None:
+    return None

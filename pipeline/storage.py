@@ -1,0 +1,61 @@
+"""Content-addressed storage: ``<data-dir>/images/ab/cd/<sha256>.jpg``.
+
+Paths come only from the content's hash, never from a URL or a server-sent name, and files
+arrive by atomic rename, so a crash leaves either the whole file or nothing. The catalog stores
+paths relative to the data directory, so a data directory can be moved or mounted elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+BLOCK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    sha256: str
+    relpath: str
+    bytes: int
+
+
+def content_relpath(sha256: str) -> str:
+    """Where a file with this hash lives, relative to the data directory."""
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+    return f"images/{sha256[:2]}/{sha256[2:4]}/{sha256}.jpg"
+
+
+def resolve(data_dir: Path, stored_path: str) -> Path:
+    """The absolute path of a stored file (catalog paths are relative to the data dir)."""
+    path = Path(stored_path)
+    return path if path.is_absolute() else data_dir / path
+
+
+def store_local_file(src: Path, data_dir: Path) -> StoredFile:
+    """Copy ``src`` into storage (hashing while copying), atomically; idempotent."""
+    images = data_dir / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    digest, size = hashlib.sha256(), 0
+    fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=images)
+    try:
+        with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
+            while block := fin.read(BLOCK):
+                digest.update(block)
+                fout.write(block)
+                size += len(block)
+            fout.flush()
+            os.fsync(fout.fileno())
+        relpath = content_relpath(digest.hexdigest())
+        target = data_dir / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return StoredFile(digest.hexdigest(), relpath, size)
+

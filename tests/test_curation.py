@@ -1,0 +1,157 @@
+"""curate and export on a real catalog: verdicts, re-judging only what changed, leak-free splits."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from db import Catalog
+from flows.curation import curate, export
+from pipeline.errors import CamidError
+from pipeline.manifest import read_manifest
+from pipeline.policy import load_policy
+from pipeline.records import Candidate, CandidateKey, CandidateStatus, Download
+from pipeline.registry_load import load_registry
+from pipeline.storage import store_local_file
+
+REGISTRY = """
+[cameras.Cam-A]
+name = "Test camera A"
+makes = ["Acme"]
+models = ["A1"]
+sizes = ["64x48"]
+firmware_software = ['^A1 v\\d']
+
+[cameras.Cam-B]
+name = "Test camera B"
+makes = ["Bolt"]
+models = ["B2"]
+sizes = ["48x64"]
+"""
+
+
+def jpeg(make: str, model: str, size: tuple[int, int], seed: int, quality: int = 97,
+         software: str | None = None) -> bytes:
+    rng = random.Random(seed)
+    im = Image.new("RGB", size)
+    im.putdata([(rng.randrange(256), rng.randrange(256), rng.randrange(256))
+                for _ in range(size[0] * size[1])])
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = make, model
+    if software:
+        exif[0x0131] = software
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality, exif=exif)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def world(tmp_path: Path):
+    """A data dir with a catalog, a two-camera registry and helper to add downloaded files."""
+    reg_path = tmp_path / "cams.toml"
+    reg_path.write_text(REGISTRY)
+    registry = load_registry(reg_path)
+    data = tmp_path / "data"
+    catalog = Catalog.open(f"sqlite:///{data / 'catalog.db'}")
+
+    def add(name: str, content: bytes, author: str, camera: str = "Cam-A", source: str = "flickr") -> str:
+        src = tmp_path / f"{name}.jpg"
+        src.write_bytes(content)
+        stored = store_local_file(src, data)
+        catalog.add_candidates([Candidate(source, name, f"https://x.test/{name}", camera,
+                                          licence="CC BY 2.0", author=author,
+                                          page_url=f"https://x.test/p/{name}")])
+        catalog.record_download(Download(CandidateKey(source, name), stored.sha256, stored.relpath,
+                                         stored.bytes))
+        return stored.sha256
+
+    yield registry, data, catalog, add
+    catalog.close()
+
+
+def test_curate_judges_reasons_and_only_what_changed(world, tmp_path: Path) -> None:
+    registry, data, catalog, add = world
+    policy = load_policy()
+    add("good", jpeg("Acme", "A1", (64, 48), 1, software="A1 v1.0"), "alice")
+    add("gimp", jpeg("Acme", "A1", (64, 48), 2, software="GIMP 2.10"), "bob")
+    add("small", jpeg("Acme", "A1", (32, 24), 3, quality=80), "carol")
+    add("other", jpeg("Canon", "EOS", (64, 48), 4), "dave")
+    src = tmp_path / "broken.jpg"
+    src.write_bytes(jpeg("Acme", "A1", (64, 48), 5)[:-200])
+    stored = store_local_file(src, data)
+    catalog.add_candidates([Candidate("flickr", "broken", "https://x.test/broken", "Cam-A")])
+    catalog.record_download(Download(CandidateKey("flickr", "broken"), stored.sha256, stored.relpath, 1))
+
+    report = curate(catalog, data, registry, policy)
+    assert (report.read, report.judged, report.accepted, report.rejected) == (5, 5, 1, 4)
+    status = {k: catalog.candidate_status(CandidateKey("flickr", k))
+              for k in ("good", "gimp", "small", "other", "broken")}
+    assert status["good"] is CandidateStatus.ACCEPTED
+    assert all(status[k] is CandidateStatus.REJECTED for k in ("gimp", "small", "other", "broken"))
+    reasons = {(r.reason, r.count) for r in catalog.stats().reasons}
+    assert ("edited_software", 1) in reasons
+    assert ("low_quality", 1) in reasons and ("non_native_size", 1) in reasons
+    assert ("unknown_camera", 1) in reasons and ("truncated", 1) in reasons
+
+    again = curate(catalog, data, registry, policy)
+    assert (again.read, again.judged) == (0, 0)  # nothing changed, nothing re-done
+
+    lenient = tmp_path / "lenient.toml"
+    lenient.write_text("[checks]\nedits = false\n")
+    changed = curate(catalog, data, registry, load_policy(lenient))
+    assert (changed.read, changed.judged, changed.accepted) == (0, 5, 2)
+
+
+def test_export_writes_a_leak_free_deterministic_dataset(world, tmp_path: Path) -> None:
+    registry, data, catalog, add = world
+    for i in range(12):
+        add(f"a{i}", jpeg("Acme", "A1", (64, 48), 100 + i), author=f"user{i % 6}")
+        add(f"b{i}", jpeg("Bolt", "B2", (48, 64), 200 + i), author=f"buser{i}", camera="Cam-B")
+    # the same photo uploaded twice by different people: a near-duplicate pair
+    twin = jpeg("Acme", "A1", (64, 48), 999, quality=97)
+    add("twin1", twin, "tina")
+    add("twin2", jpeg("Acme", "A1", (64, 48), 999, quality=96), "tom", source="wikimedia")
+    curate(catalog, data, registry, load_policy())
+
+    report = export(catalog, data, "ds", registry, seed=3, per_class=3, fraction=None)
+    manifest = read_manifest(report.directory)
+    assert manifest.classes == ("Cam-A", "Cam-B")
+    val_labels = [r.label for r in manifest.val]
+    assert val_labels.count("Cam-A") <= 3 and val_labels.count("Cam-B") == 3
+    uploaders = lambda rows: {(r.source, r.uploader) for r in rows}  # noqa: E731
+    assert not uploaders(manifest.train) & uploaders(manifest.val)
+    twins = {r.uploader: ("train" if r in manifest.train else "val")
+             for r in (*manifest.train, *manifest.val) if r.uploader in ("tina", "tom")}
+    assert len(twins) == 2 and len(set(twins.values())) == 1  # near duplicates stay together
+    for row in manifest.train:
+        assert manifest.image_path(row).resolve().exists()
+    doc = json.loads((report.directory / "manifest.json").read_text())
+    assert doc["registry_hash"] == registry.hash and doc["seed"] == 3
+    assert doc["near_duplicate_clusters"] == 25  # 26 images, one twin pair
+    assert "CC BY 2.0" in (report.directory / "ATTRIBUTION.md").read_text()
+
+    first = {n: (report.directory / n).read_bytes() for n in ("train.csv", "val.csv", "manifest.json")}
+    export(catalog, data, "ds", registry, seed=3, per_class=3, fraction=None)
+    assert first == {n: (report.directory / n).read_bytes() for n in first}
+    other = export(catalog, data, "ds2", registry, seed=4, per_class=3, fraction=None)
+    assert (other.directory / "val.csv").read_bytes() != first["val.csv"]
+
+
+def test_export_needs_current_verdicts(world, tmp_path: Path) -> None:
+    registry, data, catalog, add = world
+    with pytest.raises(CamidError, match="no accepted images"):
+        export(catalog, data, "ds", registry, seed=0, per_class=1, fraction=None)
+    add("good", jpeg("Acme", "A1", (64, 48), 1), "alice")
+    curate(catalog, data, registry, load_policy())
+    changed = tmp_path / "more.toml"
+    extra = '[cameras.Cam-C]\nname = "C"\nmakes = ["C"]\nmodels = ["C"]\nsizes = ["90x90"]\n'
+    changed.write_text(REGISTRY + extra)
+    with pytest.raises(CamidError, match="run `camid curate`"):
+        export(catalog, data, "ds", load_registry(changed), seed=0, per_class=1, fraction=None)
+    with pytest.raises(CamidError, match="invalid dataset name"):
+        export(catalog, data, "../escape", registry, seed=0, per_class=1, fraction=None)
