@@ -67,7 +67,8 @@ def test_global_options_and_environment(tmp_path: Path) -> None:
         (("--registry", "missing.toml", "cameras", "--json"), {}, "registry file not found"),
         (("--catalog", "what://", "stats"), {}, "catalog URL"),
         (("--catalog", "sqlite:////proc/forbidden/x.db", "stats"), {}, "error"),
-        (("export", "x"), {}, "not implemented yet"),
+        (("export", "x"), {}, "no accepted images in the catalog"),
+        (("train", "x"), {}, "not implemented yet"),
     ],
 )
 def test_user_mistakes_are_one_line_errors(tmp_path: Path, args, files, message) -> None:
