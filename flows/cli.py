@@ -14,25 +14,10 @@ from collections.abc import Sequence
 
 import click
 
+from flows.context import not_yet, registry_of, settings_of
 from pipeline import __version__
 from pipeline.errors import CamidError
-from pipeline.settings import Settings, resolve_settings
-
-SOURCES = ("flickr", "wikimedia", "reviews", "dir")
-
-
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.find_object(Settings) or resolve_settings()
-
-
-def _registry(ctx: click.Context):  # type: ignore[no-untyped-def]
-    from pipeline.registry_load import load_registry
-
-    return load_registry(_settings(ctx).registry_path)
-
-
-def _not_yet(command: str, issue: int) -> CamidError:
-    return CamidError(f"`camid {command}` is not implemented yet in this version (tracked in issue {issue})")
+from pipeline.settings import resolve_settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,7 +42,7 @@ def cameras(ctx: click.Context, as_json: bool) -> None:
     """List the registry's cameras: aliases, exclusions, native sizes, queries."""
     from pipeline.registry_load import camera_to_json
 
-    registry = _registry(ctx)
+    registry = registry_of(ctx)
     if as_json:
         doc = {"registry_hash": registry.hash, "files": list(registry.files),
                "cameras": [camera_to_json(c) for c in registry.cameras]}
@@ -78,7 +63,7 @@ def stats(ctx: click.Context, as_json: bool) -> None:
     from db import Catalog
     from pipeline.summary import stats_to_json
 
-    with Catalog.open(_settings(ctx).catalog_url) as catalog:
+    with Catalog.open(settings_of(ctx).catalog_url) as catalog:
         result = catalog.stats()
     if as_json:
         click.echo(json.dumps(stats_to_json(result), indent=2))
@@ -88,24 +73,6 @@ def stats(ctx: click.Context, as_json: bool) -> None:
     from flows.render import print_stats
 
     print_stats(Console(), result)
-
-
-@cli.command()
-@click.argument("source", type=click.Choice(SOURCES))
-@click.option("--camera", "cameras_", multiple=True, metavar="ID", help="Registry class id (repeatable).")
-@click.option("--limit", type=click.IntRange(min=1), help="Stop after this many new candidates.")
-@click.option("--endpoint", metavar="URL", help="API or site base URL (a mirror or test server).")
-def scrape(source: str, cameras_: tuple[str, ...], limit: int | None, endpoint: str | None) -> None:
-    """Find candidate originals on a SOURCE and add them to the catalog."""
-    raise _not_yet("scrape", 4)
-
-
-@cli.command()
-@click.option("--limit", type=click.IntRange(min=1), help="Fetch at most this many candidates.")
-@click.option("--concurrency", type=click.IntRange(min=1), help="Total concurrent downloads.")
-def download(limit: int | None, concurrency: int | None) -> None:
-    """Fetch pending candidates into content-addressed storage."""
-    raise _not_yet("download", 4)
 
 
 @cli.command()
@@ -121,7 +88,7 @@ def inspect(ctx: click.Context, files: tuple[str, ...], as_json: bool, policy: s
     from flows.inspect_cmd import inspect_files, inspection_to_json
     from pipeline.policy import load_policy
 
-    items = inspect_files(files, _registry(ctx), load_policy(policy))
+    items = inspect_files(files, registry_of(ctx), load_policy(policy))
     if as_json:
         for item in items:
             click.echo(inspection_to_json(item))
@@ -143,8 +110,8 @@ def curate(ctx: click.Context, policy: str | None) -> None:
     from flows.progress import progress_ticker
     from pipeline.policy import load_policy
 
-    settings = _settings(ctx)
-    registry, resolved = _registry(ctx), load_policy(policy)
+    settings = settings_of(ctx)
+    registry, resolved = registry_of(ctx), load_policy(policy)
     with Catalog.open(settings.catalog_url) as catalog, progress_ticker() as tick:
         report = run_curate(catalog, settings.data_dir, registry, resolved, tick)
     click.echo(f"read {report.read} new file(s), judged {report.judged}: {report.accepted} accepted, "
@@ -169,9 +136,9 @@ def export(ctx: click.Context, name: str, val_per_class: int | None, val_fractio
         raise click.UsageError("give --val-per-class or --val-fraction, not both")
     if val_fraction is None and val_per_class is None:
         val_per_class = 100
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     with Catalog.open(settings.catalog_url) as catalog:
-        report = run_export(catalog, settings.data_dir, name, _registry(ctx), seed, val_per_class,
+        report = run_export(catalog, settings.data_dir, name, registry_of(ctx), seed, val_per_class,
                             val_fraction)
     click.echo(f"wrote {report.directory}: {report.train} train, {report.val} validation images "
                f"({report.groups} uploader/duplicate groups, {report.clusters} near-duplicate clusters)")
@@ -179,42 +146,30 @@ def export(ctx: click.Context, name: str, val_per_class: int | None, val_fractio
         click.echo(f"  {split}: " + ", ".join(f"{label} {n}" for label, n in counts.items()))
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
-@click.argument("manifest_dir", type=click.Path(file_okay=False))
-@click.argument("options", nargs=-1, type=click.UNPROCESSED)
-def train(manifest_dir: str, options: tuple[str, ...]) -> None:
-    """Train a classifier on a dataset manifest."""
-    raise _not_yet("train", 5)
-
-
-@cli.command(context_settings={"ignore_unknown_options": True})
-@click.argument("run_dir", type=click.Path(file_okay=False))
-@click.argument("options", nargs=-1, type=click.UNPROCESSED)
-def evaluate(run_dir: str, options: tuple[str, ...]) -> None:
-    """Evaluate a run with the 2018 challenge protocol and robustness curves."""
-    raise _not_yet("evaluate", 5)
-
-
-@cli.command()
-@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--model", "run_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--json", "as_json", is_flag=True)
-def predict(images: tuple[str, ...], run_dir: str, as_json: bool) -> None:
-    """Which camera took each IMAGE, from pixels alone."""
-    raise _not_yet("predict", 5)
-
-
 @cli.command()
 @click.option("--quick", is_flag=True, help="A smaller world for tests (< 3 minutes).")
 def demo(quick: bool) -> None:
     """The whole pipeline on a generated camera set served on loopback."""
-    raise _not_yet("demo", 6)
+    raise not_yet("demo", 6)
 
 
 @cli.command()
 def serve() -> None:
     """Serve all Prefect deployments from this process."""
-    raise _not_yet("serve", 6)
+    raise not_yet("serve", 6)
+
+
+def _register_stage_commands() -> None:
+    """Commands of other stages live in their own modules (light at import: heavy imports are
+    inside the command functions)."""
+    from flows import acquire_cmds, training_cmds
+
+    for command in (acquire_cmds.scrape, acquire_cmds.download, training_cmds.train,
+                    training_cmds.evaluate, training_cmds.predict):
+        cli.add_command(command)
+
+
+_register_stage_commands()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
