@@ -5,6 +5,12 @@ entries past the end of the data, and (without its slow ``details`` mode) does n
 MakerNote is present. The walk here checks the IFD0 and EXIF IFD entry counts against the payload
 (an APP1 segment is at most 64 KB, so the work is bounded) and notes the MakerNote tag, before
 exifread is allowed near the bytes.
+
+exifread is then handed a *sanitised copy*: IFD0's next-IFD pointer is cleared and every entry of
+IFD0 and the EXIF IFD that curation does not read is given field type 0, which exifread skips.
+Otherwise it would follow every GPS/Interoperability pointer and every IFD in the chain, none of
+them validated: a 64 KB block with thousands of GPS pointers to an IFD declaring 65535 entries
+kept it busy for many minutes.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ import exifread
 EXIF_PREFIX = b"Exif\x00\x00"
 TAG_EXIF_IFD = 0x8769
 TAG_MAKERNOTE = 0x927C
+# the only tags exifread gets to see: Make, Model, Orientation, Software, the EXIF IFD pointer,
+# DateTimeOriginal, ExifImageWidth and ExifImageLength
+NEEDED_TAGS = frozenset({0x010F, 0x0110, 0x0112, 0x0131, TAG_EXIF_IFD, 0x9003, 0xA002, 0xA003})
 
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
 
@@ -43,7 +52,7 @@ class ExifError(Exception):
 def read_exif(app1_payload: bytes) -> ExifFields:
     """Decode an ``Exif\\0\\0`` APP1 payload; raise ``ExifError`` when its structure is broken."""
     tiff = app1_payload[len(EXIF_PREFIX):]
-    has_makernote = _walk(tiff)
+    has_makernote, tiff = _walk(tiff)
     try:
         # stop after ExifImageLength: GPS, interoperability and thumbnail IFDs are not needed
         tags = exifread.process_file(io.BytesIO(tiff), details=False, extract_thumbnail=False,
@@ -62,38 +71,70 @@ def read_exif(app1_payload: bytes) -> ExifFields:
     )
 
 
-def _walk(tiff: bytes) -> bool:
-    """Validate IFD0 and the EXIF IFD; return whether the EXIF IFD has a MakerNote entry."""
+def _walk(tiff: bytes) -> tuple[bool, bytes]:
+    """Validate IFD0 and the EXIF IFD; return whether the EXIF IFD has a MakerNote entry, and the
+    sanitised copy of ``tiff`` for exifread (see the module docstring)."""
     if len(tiff) < 8 or tiff[:4] not in (b"II*\x00", b"MM\x00*"):
         raise ExifError("EXIF block has no TIFF header")
     order = "little" if tiff[:2] == b"II" else "big"
-    ifd0 = _entries(tiff, int.from_bytes(tiff[4:8], order), order)
-    pointer = ifd0.get(TAG_EXIF_IFD)
-    if pointer is None or pointer[0] not in (4, 13) or pointer[1] != 1:
-        return False  # no EXIF IFD, or a malformed pointer that exifread will not follow either
-    note = _entries(tiff, pointer[2], order).get(TAG_MAKERNOTE)
+    clean = bytearray(tiff)
+    ifd0_offset = int.from_bytes(tiff[4:8], order)
+    ifd0 = _entries(tiff, ifd0_offset, order)
+    if ifd0.end + 4 <= len(clean):
+        clean[ifd0.end:ifd0.end + 4] = bytes(4)  # no IFD1 (thumbnail) or further IFDs
+    pointer = ifd0.fields.get(TAG_EXIF_IFD)
+    exif_offset = pointer[2] if pointer is not None and pointer[0] in (4, 13) and pointer[1] == 1 else None
+    if exif_offset == ifd0_offset:
+        raise ExifError("EXIF IFD pointer loops back to IFD0")
+    # exifread keeps the last ExifOffset it reads: leave it only the one validated here
+    _neutralise(clean, ifd0, order, ifd0.positions[TAG_EXIF_IFD][-1] if exif_offset is not None else None)
+    if exif_offset is None:
+        return False, bytes(clean)  # no EXIF IFD, or a malformed pointer exifread must not follow
+    exif = _entries(tiff, exif_offset, order)
+    _neutralise(clean, exif, order, None)
+    note = exif.fields.get(TAG_MAKERNOTE)
     if note is None or note[1] == 0:
-        return False
+        return False, bytes(clean)
     start = note[2] if note[1] > 4 else None
     data = tiff[start:start + note[1]] if start is not None else b"\x01"
-    return len(data) == note[1] and data.strip(b"\x00 ") != b""  # a stub of zeros is no MakerNote
+    return len(data) == note[1] and data.strip(b"\x00 ") != b"", bytes(clean)  # zeros: no MakerNote
 
 
-def _entries(tiff: bytes, offset: int, order: str) -> dict[int, tuple[int, int, int]]:
-    """Tag -> (type, count, value/offset field) of one IFD, after checking it lies inside the data."""
+@dataclass(slots=True)
+class _Ifd:
+    """One IFD's entries: tag -> (type, count, value/offset field) of the last entry with that
+    tag, tag -> offsets of all its entries, and where the entries end (the next-IFD field)."""
+
+    fields: dict[int, tuple[int, int, int]]
+    positions: dict[int, list[int]]
+    end: int
+
+
+def _entries(tiff: bytes, offset: int, order: str) -> _Ifd:
+    """The entries of one IFD, after checking they lie inside the data."""
     if offset < 8 or offset + 2 > len(tiff):
         raise ExifError(f"EXIF IFD offset {offset} outside the block")
     count = int.from_bytes(tiff[offset:offset + 2], order)
     end = offset + 2 + 12 * count
     if end > len(tiff):
         raise ExifError(f"EXIF IFD declares {count} entries, more than the block holds")
-    entries = {}
+    ifd = _Ifd({}, {}, end)
     for pos in range(offset + 2, end, 12):
         tag = int.from_bytes(tiff[pos:pos + 2], order)
-        entries[tag] = (int.from_bytes(tiff[pos + 2:pos + 4], order),
-                        int.from_bytes(tiff[pos + 4:pos + 8], order),
-                        int.from_bytes(tiff[pos + 8:pos + 12], order))
-    return entries
+        ifd.fields[tag] = (int.from_bytes(tiff[pos + 2:pos + 4], order),
+                           int.from_bytes(tiff[pos + 4:pos + 8], order),
+                           int.from_bytes(tiff[pos + 8:pos + 12], order))
+        ifd.positions.setdefault(tag, []).append(pos)
+    return ifd
+
+
+def _neutralise(clean: bytearray, ifd: _Ifd, order: str, keep_pointer: int | None) -> None:
+    """Field type 0 for every entry exifread need not read (and every EXIF pointer but one)."""
+    zero = (0).to_bytes(2, order)  # type: ignore[arg-type]
+    for tag, positions in ifd.positions.items():
+        for pos in positions:
+            if tag not in NEEDED_TAGS or (tag == TAG_EXIF_IFD and pos != keep_pointer):
+                clean[pos + 2:pos + 4] = zero
 
 
 def _text(tag: object) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from typing import Any
 
 from PIL import JpegImagePlugin
@@ -21,6 +22,10 @@ from pipeline.facts_codec import READER_VERSION, facts_from_json, facts_hash, fa
 from pipeline.jpeg_segments import JpegHeader, JpegStructureError, read_header
 from pipeline.quality import estimate_quality, tables_from_pillow
 from pipeline.records import ImageFacts
+
+# Pillow parses the EXIF block while opening (for the DPI) and warns about every malformed one:
+# the EXIF is judged by ``pipeline.exif``, so on hostile files these would only be noise on stderr
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
 
 
 def read_facts(path: str | os.PathLike[str]) -> ImageFacts:

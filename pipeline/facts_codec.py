@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pipeline.records import ImageFacts
 
 # bump when the reader changes what it reports, so `camid curate` re-reads stored files
-READER_VERSION = 1
+READER_VERSION = 2  # 2: EOI split across tail blocks, 1-2 byte JPEGs truncated, EXIF loop to IFD0 corrupt
 
 
 def facts_hash(facts: ImageFacts) -> str:

@@ -119,6 +119,8 @@ def read_header(fh: BinaryIO, file_size: int) -> JpegHeader:
     """Walk the segments of a JPEG from SOI to SOS; raise ``JpegStructureError`` if impossible."""
     reader = _Reader(fh)
     if not reader.ensure(3) or reader.buf[:2] != b"\xff\xd8":
+        if reader.buf and b"\xff\xd8\xff".startswith(reader.buf):  # 1 or 2 bytes of a JPEG
+            raise JpegStructureError("truncated", "file ends inside the start-of-image marker")
         what = sniff_format(bytes(reader.buf[:16])) or ("empty" if not reader.buf else "unknown")
         raise JpegStructureError("not_jpeg", f"not a JPEG (format: {what})", what)
     segments: list[Segment] = []
@@ -161,16 +163,18 @@ def _ends_with_eoi(fh: BinaryIO, file_size: int, scan_start: int) -> bool:
     """Does the scan end with EOI? Trailing 0x00/0xFF padding and short camera trailers are allowed.
 
     Entropy-coded data never contains FF D9 (0xFF is stuffed as FF 00), so an EOI found in the
-    tail after the scan started really ends the image.
+    tail after the scan started really ends the image. Each block is read with the byte before
+    it, so an EOI split across two blocks (FF | D9, after exactly 64 KB - 1 of padding) is seen.
     """
     end = file_size
     while end > scan_start:
         start = max(scan_start, end - TAIL)
-        fh.seek(start)
-        block = fh.read(end - start)
-        if not block:
+        lead = 1 if start > scan_start else 0
+        fh.seek(start - lead)
+        block = fh.read(end - start + lead)
+        if len(block) <= lead:
             return False
-        if block.rstrip(b"\x00\xff"):
+        if block[lead:].rstrip(b"\x00\xff"):
             return b"\xff\xd9" in block
         if file_size - start > MAX_PADDING_SCAN:
             return False
