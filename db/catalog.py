@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
+from datetime import datetime
 from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, exc, func, select, update
 
-from db import curation
+from db import curation, queue
 from db import stats as stats_queries
 from db.engine import make_engine
 from db.migrate import upgrade
@@ -23,14 +24,19 @@ from pipeline.errors import ConfigError
 from pipeline.records import (
     Candidate,
     CandidateKey,
+    CandidateSkip,
     CandidateStatus,
     CatalogStats,
     Download,
+    DownloadDeferral,
+    DownloadFailure,
+    DownloadTask,
     ExportItem,
     ExportSummary,
     FactsUpdate,
     Judgement,
     PerceptualHash,
+    ScrapeTally,
     StoredFacts,
     StoredImage,
     Verdict,
@@ -198,6 +204,53 @@ class Catalog:
         """Counts per camera, source and status; rejection reasons; quality, size and licences."""
         with self.engine.connect() as conn:
             return stats_queries.catalog_stats(conn)
+
+    # ---- download queue and scrape runs (db/queue.py) --------------------------------------------
+
+    def claim_downloads(self, claimer: str, now: datetime, lease_until: datetime,
+                        limit: int) -> list[DownloadTask]:
+        with self.engine.begin() as conn:
+            return queue.claim_due(conn, claimer, now, lease_until, limit)
+
+    def due_count(self, now: datetime) -> int:
+        with self.engine.connect() as conn:
+            return queue.due_count(conn, now)
+
+    def next_retry_at(self) -> datetime | None:
+        with self.engine.connect() as conn:
+            return queue.next_retry_at(conn)
+
+    def live_claimers(self, now: datetime) -> list[str]:
+        with self.engine.connect() as conn:
+            return queue.live_claimers(conn, now)
+
+    def release_claims(self, claimer: str) -> int:
+        with self.engine.begin() as conn:
+            return queue.release_claims(conn, claimer)
+
+    def record_fetch_results(self, downloads: Sequence[Download], failures: Sequence[DownloadFailure],
+                             skips: Sequence[CandidateSkip],
+                             deferrals: Sequence[DownloadDeferral] = ()) -> None:
+        """Write a batch of downloader results: files linked, failures scheduled, skips noted."""
+        if downloads:
+            self.record_downloads(downloads)
+        with self.engine.begin() as conn:
+            queue.release_keys(conn, [d.key for d in downloads])
+            queue.record_failures(conn, failures)
+            queue.record_skips(conn, skips)
+            queue.record_deferrals(conn, deferrals)
+
+    def start_scrape_run(self, source: str) -> int:
+        with self.engine.begin() as conn:
+            return queue.start_scrape_run(conn, source)
+
+    def save_scrape_run(self, run_id: int, tally: ScrapeTally, finished: bool = False) -> None:
+        with self.engine.begin() as conn:
+            queue.save_scrape_run(conn, run_id, tally, finished)
+
+    def api_calls_since(self, source: str, since: datetime) -> int:
+        with self.engine.connect() as conn:
+            return queue.api_calls_since(conn, source, since)
 
     # ---- helpers -------------------------------------------------------------------------------
 

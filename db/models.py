@@ -72,7 +72,12 @@ class CandidateRow(Base):
     image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="SET NULL"))
     # the image's current rejection reasons, comma-joined: a copy of verdict_reasons kept on the
     # candidate so `camid stats` counts reasons per camera and source from one covering index
+    # (a skipped candidate keeps its skip reason code here instead: see db/queue.py)
     reasons: Mapped[str | None] = mapped_column(String(512))
+    # the downloader's lease (db/queue.py): who claimed the row and until when, so a crashed
+    # claimer's rows come back when the lease ends (or at once, when its process is gone)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)
@@ -144,3 +149,26 @@ class ExportRow(Base):
     seed: Mapped[int] = mapped_column(Integer)
     counts_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ScrapeRunRow(Base):
+    """One ``camid scrape`` run: the API calls it spent and what it found.
+
+    Kept per run (not a single counter) so ``camid stats`` can report API calls per accepted image
+    and the Flickr budget can count the calls of runs in the last hour.
+    """
+
+    __tablename__ = "scrape_runs"
+    __table_args__ = (Index("ix_scrape_runs_source", "source", "updated_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    api_calls: Mapped[int] = mapped_column(Integer, default=0)
+    found: Mapped[int] = mapped_column(Integer, default=0)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -11,8 +11,15 @@ from collections import Counter
 
 from sqlalchemy import Connection, desc, func, select
 
-from db.models import CandidateRow, ImageRow
-from pipeline.records import CandidateStatus, CatalogStats, ReasonCount, StatusCount, ValueCount
+from db.models import CandidateRow, ImageRow, ScrapeRunRow
+from pipeline.records import (
+    CandidateStatus,
+    CatalogStats,
+    ReasonCount,
+    SourceApiCalls,
+    StatusCount,
+    ValueCount,
+)
 
 TOP_SIZES = 20
 
@@ -24,6 +31,7 @@ def catalog_stats(conn: Connection) -> CatalogStats:
         quality=quality_histogram(conn),
         sizes=size_counts(conn),
         licences=licence_counts(conn),
+        api_calls=api_calls_per_source(conn),
     )
 
 
@@ -88,3 +96,11 @@ def licence_counts(conn: Connection) -> tuple[ValueCount, ...]:
         .order_by(desc(n), CandidateRow.licence)
     )
     return tuple(ValueCount(lic or "(unknown)", count) for lic, count in rows)
+
+
+def api_calls_per_source(conn: Connection) -> tuple[SourceApiCalls, ...]:
+    """API calls spent by each source's scrape runs (one row per run: a tiny table)."""
+    r = ScrapeRunRow
+    rows = conn.execute(select(r.source, func.sum(r.api_calls), func.count())
+                        .group_by(r.source).order_by(r.source))
+    return tuple(SourceApiCalls(src, int(calls or 0), runs) for src, calls, runs in rows)

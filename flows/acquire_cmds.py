@@ -1,12 +1,28 @@
-"""`camid scrape` and `camid download`: the acquisition stage's commands."""
+"""`camid scrape` and `camid download`: the acquisition stage's commands.
+
+Thin wiring: options become a source or a downloader configuration, ``flows.acquire`` does the
+work. Heavy packages (requests, flickrapi, aiohttp, SQLAlchemy) are imported inside the commands.
+Flickr's key and secret come from the environment only and are never echoed.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
 
-from flows.context import not_yet
+from flows.context import registry_of, settings_of
+from pipeline.errors import CamidError
+
+if TYPE_CHECKING:
+    from db import Catalog
+    from pipeline.registry import Registry
+    from scrapers.base import Source
 
 SOURCES = ("flickr", "wikimedia", "reviews", "dir")
+REVIEW_SITES = ("dpreview", "gsmarena")
 
 
 @click.command()
@@ -14,14 +30,143 @@ SOURCES = ("flickr", "wikimedia", "reviews", "dir")
 @click.option("--camera", "cameras_", multiple=True, metavar="ID", help="Registry class id (repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), help="Stop after this many new candidates.")
 @click.option("--endpoint", metavar="URL", help="API or site base URL (a mirror or test server).")
-def scrape(source: str, cameras_: tuple[str, ...], limit: int | None, endpoint: str | None) -> None:
+@click.option("--licence", "licences", multiple=True, metavar="IDS",
+              help="flickr: licence ids, comma-separated or repeated [default: 1-10, CC and public "
+                   "domain].")
+@click.option("--budget", type=click.IntRange(min=1), default=3600, show_default=True,
+              help="flickr: API calls per hour.")
+@click.option("--contact", envvar="CAMID_CONTACT", metavar="EMAIL|URL",
+              help="Contact for the User-Agent (required by Wikimedia) [env CAMID_CONTACT].")
+@click.option("--site", "sites", multiple=True, type=click.Choice(REVIEW_SITES),
+              help="reviews: which sites [default: all].")
+@click.option("--path", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="dir: a folder of your own JPEGs.")
+@click.option("--url-list", type=click.Path(dir_okay=False, path_type=Path),
+              help="dir: a file with one image URL per line.")
+@click.pass_context
+def scrape(ctx: click.Context, source: str, cameras_: tuple[str, ...], limit: int | None,
+           endpoint: str | None, licences: tuple[str, ...], budget: int, contact: str | None,
+           sites: tuple[str, ...], folder: Path | None, url_list: Path | None) -> None:
     """Find candidate originals on a SOURCE and add them to the catalog."""
-    raise not_yet("scrape", 4)
+    from db import Catalog
+    from flows.acquire import scrape as run_scrape
+
+    settings, registry = settings_of(ctx), registry_of(ctx)
+    try:
+        cameras = [registry.get(c) for c in cameras_] if cameras_ else list(registry.cameras)
+    except KeyError as exc:
+        raise CamidError(str(exc.args[0])) from None
+    with Catalog.open(settings.catalog_url) as catalog:
+        if source == "flickr":
+            made = _flickr(catalog, endpoint, licences, budget)
+        elif source == "wikimedia":
+            made = _wikimedia(registry, endpoint, contact)
+        elif source == "reviews":
+            made = _reviews(endpoint, contact, sites)
+        else:
+            made = _dir(folder, url_list)
+        report = run_scrape(catalog, made, cameras, limit)
+    skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(report.skipped.items())) or "none"
+    click.echo(f"{report.source}: {report.found} found, {report.added} new candidate(s); "
+               f"ruled out before download: {skipped}; {report.api_calls} API call(s)")
+
+
+def _flickr(catalog: Catalog, endpoint: str | None, licences: tuple[str, ...], budget: int) -> Source:
+    from datetime import UTC, datetime, timedelta
+
+    from scrapers.flickr import DEFAULT_LICENCES, LICENCES, FlickrOptions, FlickrSource
+    from scrapers.flickr_api import CallBudget, FlickrCaller, FlickrCredentials
+
+    credentials = FlickrCredentials.from_env(dict(os.environ))
+    chosen = tuple(x.strip() for item in licences for x in item.split(",") if x.strip())
+    unknown = [x for x in chosen if x not in LICENCES]
+    if unknown:
+        raise CamidError(f"unknown Flickr licence id {unknown[0]!r}: use {', '.join(LICENCES)}")
+    used = catalog.api_calls_since("flickr", datetime.now(UTC) - timedelta(hours=1))
+    caller = FlickrCaller(credentials, CallBudget(budget, used), endpoint=endpoint, notice=_notice)
+    return FlickrSource(caller, FlickrOptions(licences=chosen or DEFAULT_LICENCES))
+
+
+def _wikimedia(registry: Registry, endpoint: str | None, contact: str | None) -> Source:
+    from pipeline.policy import load_policy
+    from scrapers.base import user_agent
+    from scrapers.http import Etiquette, PoliteClient
+    from scrapers.wikimedia import WikimediaSource
+
+    if not contact:
+        raise CamidError("Wikimedia asks every client for a contact: pass --contact EMAIL|URL "
+                         "or set CAMID_CONTACT")
+    client = PoliteClient(user_agent(contact), Etiquette(min_interval=0.0))  # serial calls
+    return WikimediaSource(client, registry, load_policy(), endpoint=endpoint)
+
+
+def _reviews(endpoint: str | None, contact: str | None, sites: tuple[str, ...]) -> Source:
+    from scrapers.base import user_agent
+    from scrapers.http import PoliteClient
+    from scrapers.reviews import SITES, ReviewsSource
+
+    chosen = [SITES[name] for name in (sites or REVIEW_SITES)]
+    if endpoint:
+        chosen = [site.at(endpoint) for site in chosen]
+    return ReviewsSource(PoliteClient(user_agent(contact)), chosen)
+
+
+def _dir(folder: Path | None, url_list: Path | None) -> Source:
+    from scrapers.folder import DirSource
+
+    return DirSource(folder, url_list)
+
+
+def _notice(message: str) -> None:
+    click.echo(message, err=True)
 
 
 @click.command()
 @click.option("--limit", type=click.IntRange(min=1), help="Fetch at most this many candidates.")
-@click.option("--concurrency", type=click.IntRange(min=1), help="Total concurrent downloads.")
-def download(limit: int | None, concurrency: int | None) -> None:
+@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Total concurrent downloads.")
+@click.option("--host-limit", "host_limits", multiple=True, metavar="PATTERN=N[:RATE]",
+              help="Per-host concurrency and requests/s for hosts matching PATTERN (repeatable); "
+                   "defaults: upload.wikimedia.org=2:5, *.staticflickr.com=4:10, others 1:1.")
+@click.option("--timeout", type=click.FloatRange(min=0.01), default=60.0, show_default=True,
+              help="Seconds without data before a download is abandoned.")
+@click.option("--max-bytes", type=click.IntRange(min=1024), default=64 << 20, show_default=True,
+              help="Largest body accepted.")
+@click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True,
+              help="Attempts before a URL is given up.")
+@click.option("--backoff", type=click.FloatRange(min=0.0), default=30.0, show_default=True,
+              help="Base of the exponential backoff, in seconds.")
+@click.option("--wait-retries", type=click.FloatRange(min=0.0), default=10.0, show_default=True,
+              help="Wait for retries due within this many seconds before finishing.")
+@click.option("--contact", envvar="CAMID_CONTACT", metavar="EMAIL|URL",
+              help="Contact for the User-Agent [env CAMID_CONTACT].")
+@click.pass_context
+def download(ctx: click.Context, limit: int | None, concurrency: int, host_limits: tuple[str, ...],
+             timeout: float, max_bytes: int, max_attempts: int, backoff: float, wait_retries: float,
+             contact: str | None) -> None:
     """Fetch pending candidates into content-addressed storage."""
-    raise not_yet("download", 4)
+    from db import Catalog
+    from flows.acquire import download as run_download
+    from flows.progress import progress_ticker
+    from scrapers.base import user_agent
+    from scrapers.download import DownloaderConfig
+    from scrapers.fetch import FetchOptions
+    from scrapers.limits import DEFAULT_POLICIES, parse_host_limit
+
+    try:
+        policies = tuple(parse_host_limit(h) for h in host_limits) + DEFAULT_POLICIES
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--host-limit") from None
+    settings = settings_of(ctx)
+    fetch = FetchOptions(settings.data_dir, max_bytes=max_bytes, read_timeout=timeout,
+                         max_attempts=max_attempts, backoff_base=backoff)
+    config = DownloaderConfig(fetch, concurrency, policies, user_agent(contact))
+    with Catalog.open(settings.catalog_url) as catalog, progress_ticker() as tick:
+        report = run_download(catalog, config, limit, tick, horizon=wait_retries)
+    rate = report.bytes / max(report.seconds, 1e-9) / 1e6
+    click.echo(f"stored {report.stored} file(s) ({report.bytes / 1e6:.1f} MB, {rate:.1f} MB/s); "
+               f"{report.failed} failed (will retry), {report.gave_up} failed for good, "
+               f"{report.skipped} opted out")
+    if report.next_retry_at is not None:
+        click.echo(f"next retry due at {report.next_retry_at:%Y-%m-%d %H:%M:%S} UTC")
+

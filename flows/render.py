@@ -8,7 +8,7 @@ from rich.table import Table
 from flows.inspect_cmd import Inspection
 from pipeline.records import CatalogStats, ValueCount
 from pipeline.registry import Registry
-from pipeline.summary import summarise, total
+from pipeline.summary import api_call_figures, summarise, total
 
 
 def cameras_table(registry: Registry) -> Table:
@@ -49,11 +49,26 @@ def print_stats(console: Console, stats: CatalogStats) -> None:
         console.print("The catalog is empty: run `camid scrape SOURCE` to add candidates.")
     else:
         console.print(table)
+    if stats.api_calls:
+        console.print(_api_calls_table(stats))
     for title, values in (("JPEG quality of stored files", stats.quality),
                           ("Most common sizes", stats.sizes),
                           ("Licences of candidates", stats.licences)):
         if values:
             console.print(_value_table(title, values))
+
+
+def _api_calls_table(stats: CatalogStats) -> Table:
+    """Scrape-run API calls per source and what each accepted image cost in calls."""
+    table = Table(title="API calls of scrape runs")
+    for col in ("source", "runs", "API calls", "accepted", "calls per accepted image"):
+        table.add_column(col, justify="left" if col == "source" else "right")
+    for a in stats.api_calls:
+        fig = api_call_figures(a.source, stats)
+        per = fig["api_calls_per_accepted"]
+        table.add_row(a.source, str(fig["runs"]), str(fig["api_calls"]), str(fig["accepted"]),
+                      "-" if per is None else f"{per:.2f}")
+    return table
 
 
 def _value_table(title: str, values: tuple[ValueCount, ...]) -> Table:

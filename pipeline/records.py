@@ -275,3 +275,83 @@ class CatalogStats:
     sizes: tuple[ValueCount, ...]
     licences: tuple[ValueCount, ...]
     generated_at: datetime = field(default_factory=datetime.now)
+    api_calls: tuple[SourceApiCalls, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceApiCalls:
+    """API calls a source's scrape runs spent, for the calls-per-accepted-image figure."""
+
+    source: str
+    api_calls: int
+    runs: int
+
+
+# ---- acquisition: scrapers, the downloader and the catalog's download queue -----------------
+
+
+class SkipReason(StrEnum):
+    """Why a candidate is ruled out before (or instead of) download. Stable codes, as ``Reason``."""
+
+    NON_NATIVE_SIZE = "non_native_size"
+    NOT_JPEG = "not_jpeg"
+    UNKNOWN_CAMERA = "unknown_camera"
+    EXCLUDED_MODEL = "excluded_model"
+    EDITED_SOFTWARE = "edited_software"
+    OPT_OUT = "opt_out"
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateSkip:
+    """A candidate ruled out, with its reason code and a one-line human detail."""
+
+    key: CandidateKey
+    reason: SkipReason
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadTask:
+    """A candidate claimed for download: where to fetch it and what the source says it is."""
+
+    key: CandidateKey
+    url: str
+    expected_sha1: str | None = None
+    expected_bytes: int | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadFailure:
+    """A download that did not produce a verified file.
+
+    ``retry_at`` is when to try again; a permanent failure has none and is not retried.
+    """
+
+    key: CandidateKey
+    error: str
+    retry_at: datetime | None
+
+    @property
+    def permanent(self) -> bool:
+        return self.retry_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadDeferral:
+    """A download not attempted because its host asked everyone to wait: no attempt is counted."""
+
+    key: CandidateKey
+    reason: str
+    retry_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapeTally:
+    """What one scrape run has done so far (saved as it goes, so a crash loses little)."""
+
+    api_calls: int = 0
+    found: int = 0
+    added: int = 0
+    skipped: int = 0
+    error: str | None = None

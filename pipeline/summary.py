@@ -73,7 +73,21 @@ def stats_to_json(stats: CatalogStats) -> dict[str, Any]:
         "quality": {v.value: v.count for v in stats.quality},
         "sizes": {v.value: v.count for v in stats.sizes},
         "licences": {v.value: v.count for v in stats.licences},
+        "api_calls": {a.source: api_call_figures(a.source, stats) for a in stats.api_calls},
     }
+
+
+def api_call_figures(source: str, stats: CatalogStats) -> dict[str, Any]:
+    """A source's scrape-run API calls and calls per accepted image (None before any is accepted).
+
+    Flickr's quota is per hour of API calls, so this is the cost of one image for the dataset.
+    """
+    calls = next((a for a in stats.api_calls if a.source == source), None)
+    accepted = sum(r.count for r in stats.statuses
+                   if r.source == source and r.status is CandidateStatus.ACCEPTED)
+    spent = calls.api_calls if calls else 0
+    return {"api_calls": spent, "runs": calls.runs if calls else 0, "accepted": accepted,
+            "api_calls_per_accepted": round(spent / accepted, 3) if accepted else None}
 
 
 _INT_FIELDS = ("candidates", "pending", "failed", "skipped", "downloaded", "awaiting_curation",

@@ -1,0 +1,214 @@
+"""The acquisition stage: sources' candidates into the catalog, then claimed candidates into storage.
+
+``scrape`` stores what a source yields in batches (``add_candidates`` is idempotent, so a re-run
+or a crashed run only adds what is new) and keeps a scrape-run row with the API calls spent.
+``download`` claims due candidates with a lease, feeds them to the downloader lazily, and writes
+every batch of results as it arrives. After ``kill -9``, the next run releases the dead
+process's leases and temporary files and simply goes on: files already stored are found again
+by their hash, so the final state equals that of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from db import Catalog
+from flows.progress import Tick
+from pipeline.errors import CamidError
+from pipeline.records import (
+    Candidate,
+    CandidateKey,
+    CandidateSkip,
+    Download,
+    DownloadDeferral,
+    DownloadFailure,
+    DownloadTask,
+    ScrapeTally,
+)
+from pipeline.registry import Camera
+from scrapers.base import Found, Rejected, Source
+from scrapers.download import Downloader, DownloaderConfig
+from scrapers.fetch import clean_incoming
+
+BATCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapeReport:
+    source: str
+    found: int
+    added: int
+    skipped: dict[str, int]
+    api_calls: int
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadReport:
+    stored: int
+    bytes: int
+    failed: int
+    gave_up: int
+    skipped: int
+    seconds: float
+    next_retry_at: datetime | None
+
+
+def scrape(catalog: Catalog, source: Source, cameras: Sequence[Camera], limit: int | None = None,
+           batch: int = BATCH) -> ScrapeReport:
+    """Add a source's candidates for ``cameras``; stop after ``limit`` new (not ruled out) ones.
+
+    Batches never hold more good candidates than the limit still allows, so it is not overshot.
+    """
+    run_id = catalog.start_scrape_run(source.name)
+    found = added = 0
+    skipped: Counter[str] = Counter()
+    items: list[Found] = []
+
+    def flush() -> None:
+        nonlocal found, added
+        found += len(items)
+        added += _store(catalog, items, skipped)
+        items.clear()
+        catalog.save_scrape_run(run_id, ScrapeTally(source.api_calls, found, added, skipped.total()))
+
+    try:
+        for item in source.find(cameras):
+            items.append(item)
+            if len(items) >= (batch if limit is None else min(batch, limit - added)):
+                flush()
+                if limit is not None and added >= limit:
+                    break
+        flush()
+    except CamidError as exc:
+        catalog.save_scrape_run(run_id, ScrapeTally(source.api_calls, found, added, skipped.total(),
+                                                    str(exc)), finished=True)
+        raise
+    catalog.save_scrape_run(run_id, ScrapeTally(source.api_calls, found, added, skipped.total()),
+                            finished=True)
+    return ScrapeReport(source.name, found, added, dict(skipped), source.api_calls)
+
+
+def _store(catalog: Catalog, items: Sequence[Found], skipped: Counter[str]) -> int:
+    """Add a batch: good candidates, then ruled-out ones marked skipped; returns new good ones."""
+    added = catalog.add_candidates([i for i in items if isinstance(i, Candidate)])
+    rejected = [i for i in items if isinstance(i, Rejected)]
+    if rejected:
+        catalog.add_candidates([r.candidate for r in rejected])
+        catalog.record_fetch_results([], [], [_skip_of(r) for r in rejected])
+        skipped.update(r.reason.value for r in rejected)
+    return added
+
+
+def download(catalog: Catalog, config: DownloaderConfig, limit: int | None = None,
+             tick: Tick | None = None, lease: float = 600.0, horizon: float = 10.0) -> DownloadReport:
+    """Fetch due candidates until none is due (or ``limit`` were fetched); see the module doc."""
+    claimer = f"{socket.gethostname()}:{os.getpid()}"
+    recover(catalog, config)
+    started = time.monotonic()
+    feed = _Feed(catalog, claimer, limit, lease, horizon, batch=max(8, config.concurrency))
+    try:
+        counts = asyncio.run(_run(catalog, Downloader(config), feed, tick or _no_tick))
+    finally:
+        catalog.release_claims(claimer)
+    return DownloadReport(stored=counts["stored"], bytes=counts["bytes"], failed=counts["failed"],
+                          gave_up=counts["gave_up"], skipped=counts["skipped"],
+                          seconds=time.monotonic() - started, next_retry_at=catalog.next_retry_at())
+
+
+def recover(catalog: Catalog, config: DownloaderConfig) -> None:
+    """Release the leases and temporary files of downloaders on this host that are gone."""
+    host = socket.gethostname()
+    for claimer in catalog.live_claimers(datetime.now(UTC)):
+        name, _, pid = claimer.rpartition(":")
+        if name == host and pid.isdigit() and (int(pid) == os.getpid() or not process_alive(int(pid))):
+            catalog.release_claims(claimer)
+    clean_incoming(config.fetch.data_dir, process_alive)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _Feed:
+    """Claims due candidates a batch at a time, as the downloader asks for more."""
+
+    def __init__(self, catalog: Catalog, claimer: str, limit: int | None, lease: float,
+                 horizon: float, batch: int) -> None:
+        self.catalog, self.claimer, self.limit = catalog, claimer, limit
+        self.lease, self.horizon, self.batch = timedelta(seconds=lease), horizon, batch
+        self.keys: set[CandidateKey] = set()
+        self.outstanding = 0
+        self.changed = asyncio.Event()
+
+    def total(self) -> int:
+        due = self.catalog.due_count(datetime.now(UTC))
+        return due if self.limit is None else min(due, self.limit)
+
+    async def tasks(self) -> AsyncIterator[DownloadTask]:
+        while self.limit is None or len(self.keys) < self.limit:
+            now = datetime.now(UTC)
+            want = self.batch if self.limit is None else min(self.batch, self.limit - len(self.keys))
+            claimed = self.catalog.claim_downloads(self.claimer, now, now + self.lease, want)
+            for task in claimed:
+                self.keys.add(task.key)
+                self.outstanding += 1
+                yield task
+            if claimed:
+                continue
+            if self.outstanding:  # a result in flight may schedule a retry soon: wait for it
+                self.changed.clear()
+                await self.changed.wait()
+                continue
+            soonest = self.catalog.next_retry_at()
+            wait = (soonest - now).total_seconds() if soonest else None
+            if wait is None or wait > self.horizon:
+                return
+            await asyncio.sleep(max(0.01, wait))
+
+    def recorded(self, n: int) -> None:
+        self.outstanding -= n
+        self.changed.set()
+
+
+async def _run(catalog: Catalog, downloader: Downloader, feed: _Feed, tick: Tick) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    total = feed.total()
+    tick("downloading", 0, total)
+    async for results in downloader.batches(feed.tasks()):
+        downloads = [r for r in results if isinstance(r, Download)]
+        failures = [r for r in results if isinstance(r, DownloadFailure)]
+        skips = [r for r in results if isinstance(r, CandidateSkip)]
+        deferred = [r for r in results if isinstance(r, DownloadDeferral)]
+        catalog.record_fetch_results(downloads, failures, skips, deferred)
+        feed.recorded(len(results))
+        counts.update(stored=len(downloads), bytes=sum(d.bytes for d in downloads),
+                      failed=sum(not f.permanent for f in failures) + len(deferred),
+                      gave_up=sum(f.permanent for f in failures), skipped=len(skips))
+        done = counts["stored"] + counts["failed"] + counts["gave_up"] + counts["skipped"]
+        total = max(total, done)
+        tick("downloading", done, total)
+    return counts
+
+
+def _skip_of(rejected: Rejected) -> CandidateSkip:
+    c = rejected.candidate
+    return CandidateSkip(CandidateKey(c.source, c.source_id), rejected.reason, rejected.detail)
+
+
+def _no_tick(stage: str, done: int, total: int) -> None:
+    return None
+

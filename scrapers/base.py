@@ -1,0 +1,68 @@
+"""What every source is: one small Protocol, the records it yields, and shared etiquette helpers.
+
+A source turns the registry's queries for some cameras into ``Candidate`` records (or
+``Rejected`` ones it can rule out before any download: a non-native size, a known editor in the
+metadata...). It never touches the catalog: ``flows.acquire`` stores what it yields, so a source
+can be tested against a loopback server with no database at all. Parsing (pure functions over
+saved responses) is kept apart from fetching in every source module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from pipeline import __version__
+from pipeline.errors import CamidError
+from pipeline.records import Candidate, SkipReason
+from pipeline.registry import Camera
+
+AGENT = "camid"
+
+
+class SourceError(CamidError):
+    """A source failed in a way the user must see (bad key, API error): one line, no secrets."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A candidate the source rules out before download, kept so the catalog says why."""
+
+    candidate: Candidate
+    reason: SkipReason
+    detail: str
+
+
+Found = Candidate | Rejected
+
+
+class Source(Protocol):
+    """A place originals come from. ``api_calls`` counts the requests that cost quota."""
+
+    name: str
+
+    @property
+    def api_calls(self) -> int: ...
+
+    def find(self, cameras: Sequence[Camera]) -> Iterator[Found]: ...
+
+
+def user_agent(contact: str | None) -> str:
+    """``camid/<version> (<contact>)``: what Wikimedia's policy and polite crawling ask for."""
+    contact = " ".join((contact or "").split())
+    return f"{AGENT}/{__version__} ({contact})" if contact else f"{AGENT}/{__version__}"
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every secret replaced, for messages that may echo a request or a reply."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Collapse whitespace and cut: errors end up in a catalog column and on one terminal line."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"

@@ -1,0 +1,155 @@
+"""Wikimedia Commons: the files of each camera's "Taken with ..." categories, with their metadata.
+
+One serial API request per 50 files (``generator=categorymembers`` + ``prop=imageinfo``),
+following the ``continue`` object until the answer has none, always with ``maxlag=5``: a lagged
+API answers ``{"error": {"code": "maxlag"}}`` with a Retry-After, and we wait that long. The
+file's own EXIF (``metadata``) pre-filters before download: a Make/Model of no registry camera,
+a known editor in Software, a non-native size or a non-JPEG is ruled out with its reason. The
+candidate carries the SHA-1 and size the downloader verifies, and the licence and artist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from bs4 import BeautifulSoup
+
+from pipeline.policy import Policy
+from pipeline.records import Candidate, Reason, SkipReason
+from pipeline.registry import Camera, Registry
+from scrapers.base import Found, Rejected, SourceError, one_line
+from scrapers.http import PoliteClient
+from scrapers.retry import parse_retry_after
+
+API = "https://commons.wikimedia.org/w/api.php"
+IIPROP = "url|size|sha1|mime|metadata|commonmetadata|extmetadata"
+MAXLAG_RETRIES = 5
+
+
+def category_params(category: str, batch: int = 50) -> dict[str, str]:
+    """The query of one category's files (continuation parameters are merged in by the caller)."""
+    title = category if category.startswith("Category:") else f"Category:{category}"
+    return {"action": "query", "generator": "categorymembers", "gcmtitle": title,
+            "gcmtype": "file", "gcmlimit": str(batch), "prop": "imageinfo", "iiprop": IIPROP,
+            "iimetadataversion": "latest", "format": "json", "formatversion": "2", "maxlag": "5"}
+
+
+def pages_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The answer's pages: a list (formatversion=2) or a dict keyed by page id (version 1)."""
+    pages = (doc.get("query") or {}).get("pages") or []
+    return list(pages.values()) if isinstance(pages, dict) else list(pages)
+
+
+def metadata_of(info: dict[str, Any]) -> dict[str, str]:
+    """EXIF fields as name → text, from ``metadata`` then ``commonmetadata`` (first one wins)."""
+    fields: dict[str, str] = {}
+    for item in (info.get("metadata") or []) + (info.get("commonmetadata") or []):
+        if isinstance(item, dict) and isinstance(item.get("value"), str | int | float):
+            fields.setdefault(str(item.get("name")), str(item["value"]).strip())
+    return fields
+
+
+def ext_value(info: dict[str, Any], name: str) -> str | None:
+    """An extmetadata field as plain text (Artist arrives as HTML)."""
+    value = ((info.get("extmetadata") or {}).get(name) or {}).get("value")
+    if not value:
+        return None
+    text = BeautifulSoup(str(value), "html.parser").get_text(" ", strip=True)
+    return one_line(text, 500) or None
+
+
+def judge_file(page: dict[str, Any], camera: Camera, registry: Registry,
+               policy: Policy | None = None) -> Found | None:
+    """The candidate for one file page, or its rejection; None when the page has no file."""
+    infos = page.get("imageinfo") or []
+    if not infos or not str(infos[0].get("url", "")).startswith(("https://", "http://")):
+        return None
+    info = infos[0]
+    candidate = Candidate(
+        source="wikimedia", source_id=str(page.get("pageid") or page.get("title")),
+        url=str(info["url"]), camera=camera.id, page_url=info.get("descriptionurl"),
+        licence=ext_value(info, "LicenseShortName"), author=ext_value(info, "Artist"),
+        expected_sha1=str(info["sha1"]).lower() if info.get("sha1") else None,
+        expected_bytes=info.get("size"), width=info.get("width"), height=info.get("height"))
+    problem = prefilter(info, camera, registry, policy)
+    return Rejected(candidate, *problem) if problem else candidate
+
+
+def prefilter(info: dict[str, Any], camera: Camera, registry: Registry,
+              policy: Policy | None) -> tuple[SkipReason, str] | None:
+    """Why the metadata already rules this file out, or None (curation decides the rest)."""
+    if info.get("mime") and info["mime"] != "image/jpeg":
+        return SkipReason.NOT_JPEG, f"mime {info['mime']}"
+    meta = metadata_of(info)
+    make, model = meta.get("Make"), meta.get("Model")
+    target = camera
+    if make and model:
+        match = registry.match(make, model)
+        if match.label is None:
+            code = SkipReason.EXCLUDED_MODEL if match.reason is Reason.EXCLUDED_MODEL \
+                else SkipReason.UNKNOWN_CAMERA
+            return code, one_line(f"EXIF {make} {model}")
+        target = registry.get(match.label)
+    software = meta.get("Software", "")
+    if software and policy and not target.is_firmware_software(software) and policy.is_editor(software):
+        return SkipReason.EDITED_SOFTWARE, one_line(f"Software {software}")
+    width, height = info.get("width"), info.get("height")
+    if width and height and not target.is_native_size(width, height):
+        return SkipReason.NON_NATIVE_SIZE, f"{width}x{height} is not native for {target.id}"
+    return None
+
+
+class WikimediaSource:
+    """Walks each camera's ``commons_categories`` through the Action API, serially."""
+
+    name = "wikimedia"
+
+    def __init__(self, client: PoliteClient, registry: Registry, policy: Policy | None = None,
+                 endpoint: str | None = None, batch: int = 50) -> None:
+        self.client, self.registry, self.policy = client, registry, policy
+        self.endpoint, self.batch = endpoint or API, batch
+        self.calls = 0
+
+    @property
+    def api_calls(self) -> int:
+        return self.calls
+
+    def find(self, cameras: Sequence[Camera]) -> Iterator[Found]:
+        for camera in cameras:
+            for category in camera.queries.commons_categories:
+                for page in self.category_files(category):
+                    found = judge_file(page, camera, self.registry, self.policy)
+                    if found is not None:
+                        yield found
+
+    def category_files(self, category: str) -> Iterator[dict[str, Any]]:
+        """Every file page of the category, following ``continue`` to the end."""
+        params = category_params(category, self.batch)
+        cont: dict[str, Any] = {}
+        while True:
+            doc = self._query({**params, **cont})
+            yield from pages_of(doc)
+            cont = doc.get("continue") or {}
+            if not cont:
+                return
+
+    def _query(self, params: dict[str, Any]) -> dict[str, Any]:
+        """One API request; a maxlag answer waits its Retry-After (or 5 s) and asks again."""
+        for _ in range(MAXLAG_RETRIES + 1):
+            self.calls += 1
+            response = self.client.get(self.endpoint, params=params)
+            try:
+                doc = response.json()
+            except ValueError:
+                raise SourceError("wikimedia: the API answered with something other than JSON") from None
+            error = doc.get("error") if isinstance(doc, dict) else None
+            if not error:
+                return doc
+            if error.get("code") != "maxlag":
+                raise SourceError(one_line(f"wikimedia API error {error.get('code')}: "
+                                           f"{error.get('info', '')}"))
+            delay = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
+            self.client.wait(5.0 if delay is None else delay)
+        raise SourceError("wikimedia: the API stayed lagged (maxlag) after several waits; try later")
