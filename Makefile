@@ -35,6 +35,9 @@ test: lint
 
 bench: setup
 	$(BIN)/python bench/stats.py
+	$(BIN)/python bench/curate.py
+	$(BIN)/python bench/download.py
+	$(BIN)/python bench/loader.py
 
 clean:
 	rm -rf $(VENV) camid-data bench-data

@@ -1,32 +1,207 @@
-"""`camid train`, `camid evaluate` and `camid predict`: the training stage's commands."""
+"""`camid train`, `camid evaluate` and `camid predict`: the training stage's commands.
+
+torch, torchvision and albumentations are imported inside the command functions, so the rest of
+the CLI starts fast. ``camid train`` on a run directory that holds a checkpoint resumes it: the
+options not given on the command line take the run's saved values, the ones given must agree.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import sys
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
 import click
 
-from flows.context import not_yet
+from flows.context import settings_of
+from pipeline.errors import CamidError
+
+DEFAULT_EPOCHS = 30
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of numbers") from None
+
+
+def _main_rank() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+@click.command()
 @click.argument("manifest_dir", type=click.Path(file_okay=False))
-@click.argument("options", nargs=-1, type=click.UNPROCESSED)
-def train(manifest_dir: str, options: tuple[str, ...]) -> None:
-    """Train a classifier on a dataset manifest."""
-    raise not_yet("train", 5)
+@click.option("--arch", default="densenet161", show_default=True,
+              help="torchvision architecture (densenet121 or resnet18 for small machines).")
+@click.option("--pretrained/--no-pretrained", default=True, show_default=True,
+              help="Start from ImageNet weights (--weights or the torch hub cache; never downloaded).")
+@click.option("--weights", type=click.Path(dir_okay=False),
+              help="ImageNet weights file (torchvision format).")
+@click.option("--crop", type=int, default=960, show_default=True, help="First random crop (loader).")
+@click.option("--input-size", type=int, default=480, show_default=True, help="Final crop fed to the network.")
+@click.option("--grid", type=int, default=8, show_default=True, help="Crop offsets are multiples of this.")
+@click.option("--gamma-range", default="0.8,1.2", show_default=True, help="Gamma augmentation LOW,HIGH.")
+@click.option("--p-gamma", type=float, default=0.5, show_default=True, help="Probability of the gamma step.")
+@click.option("--jpeg-quality", default="70,90", show_default=True, help="JPEG re-compression LOW,HIGH.")
+@click.option("--p-jpeg", type=float, default=0.5, show_default=True, help="Probability of the JPEG step.")
+@click.option("--steps", type=int, help="Optimiser steps [default: from --epochs].")
+@click.option("--epochs", type=float,
+              help=f"Nominal epochs (images / global batch) [default {DEFAULT_EPOCHS}].")
+@click.option("--batch-size", type=int, default=16, show_default=True,
+              help="Crops per process per micro-batch.")
+@click.option("--accumulate", type=int, default=1, show_default=True, help="Micro-batches per step.")
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--schedule", type=click.Choice(["none", "plateau", "cosine"]), default="plateau",
+              show_default=True)
+@click.option("--checkpoint-every", type=int, default=1000, show_default=True)
+@click.option("--log-every", type=int, default=50, show_default=True)
+@click.option("--val-every", type=int, default=1000, show_default=True, help="0: no validation.")
+@click.option("--run-dir", type=click.Path(file_okay=False),
+              help="[default: <data-dir>/runs/<dataset>-<arch>-s<seed>]")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=int, default=min(4, os.cpu_count() or 1), show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+@click.option("--amp/--no-amp", default=None, help="bf16 autocast [default: on a GPU only].")
+@click.option("--channels-last/--no-channels-last", default=None, help="[default: on a GPU only]")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="[default: <data-dir>/cache/pixels]")
+@click.option("--no-cache", is_flag=True, help="Decode every crop from its JPEG (slow; no disk needed).")
+@click.option("--threads", type=int, help="torch/OpenCV threads in the main process.")
+@click.pass_context
+def train(ctx: click.Context, manifest_dir: str, **options: Any) -> None:
+    """Train a classifier on a dataset manifest (resumes RUN_DIR when it holds a checkpoint)."""
+    cfg = _train_config(ctx, Path(manifest_dir), options)  # user mistakes fail here, before torch loads
+    from flows.progress import progress_ticker
+    from training.trainer import train as run_train
+
+    if _main_rank():
+        click.echo(f"run dir: {cfg.run_dir} ({cfg.arch}, {cfg.steps} steps)")
+        with progress_ticker() as tick:
+            result = run_train(cfg, tick=tick, log=click.echo)
+    else:
+        result = run_train(cfg)
+    last = result.last
+    if _main_rank() and last is not None:
+        val = f", validation accuracy {last.val_acc:.4f}" if last.val_acc is not None else ""
+        click.echo(f"trained {result.steps} steps: train loss {last.train_loss:.4f}, "
+                   f"train accuracy {last.train_acc:.4f}{val}")
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
+def _train_config(ctx: click.Context, manifest_dir: Path, options: dict[str, Any]) -> Any:
+    """Command-line options over the run's saved config (when resuming) over the defaults."""
+    from pipeline.manifest import read_manifest
+    from training.config import TrainConfig, load_train_config
+
+    manifest = read_manifest(manifest_dir)
+    given = {k for k in options if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
+    run_dir = Path(options["run_dir"] or settings_of(ctx).data_dir / "runs" /
+                   f"{manifest.name}-{options['arch']}-s{options['seed']}").resolve()
+    saved = asdict(load_train_config(run_dir)) if (run_dir / "config.json").exists() else {}
+    names = {f.name for f in fields(TrainConfig)}
+    values = {k: v for k, v in options.items() if k in names and (k in given or k not in saved)}
+    values = {**{k: v for k, v in saved.items() if k not in values}, **values}
+    if options["steps"] and options["epochs"]:
+        raise click.UsageError("give --steps or --epochs, not both")
+    if "steps" not in given and ("epochs" in given or "steps" not in saved):
+        values["steps"] = _steps_for(len(manifest.train), options, values)
+    values["cache_dir"] = _cache_dir(ctx, options) if {"cache_dir", "no_cache"} & given or not saved \
+        else saved.get("cache_dir")
+    values.update(manifest=str(manifest_dir.resolve()), run_dir=str(run_dir))
+    values["gamma_range"] = _pair(values["gamma_range"], float, "--gamma-range")
+    values["jpeg_quality"] = _pair(values["jpeg_quality"], int, "--jpeg-quality")
+    return TrainConfig(**values)
+
+
+def _pair(value: str | list[Any] | tuple[Any, ...], kind: type, option: str) -> tuple[Any, Any]:
+    """LOW,HIGH from the command line (or a saved list) as a typed pair."""
+    items = _floats(value) if isinstance(value, str) else tuple(value)
+    if len(items) != 2:
+        raise click.BadParameter(f"{value!r}: give LOW,HIGH", param_hint=option)
+    return kind(items[0]), kind(items[1])
+
+
+def _steps_for(n_train: int, options: dict[str, Any], values: dict[str, Any]) -> int:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    per_step = values.get("batch_size", 16) * values.get("accumulate", 1) * world
+    epochs = options["epochs"] if options["epochs"] is not None else DEFAULT_EPOCHS
+    return max(1, math.ceil(epochs * max(1, n_train) / per_step))
+
+
+def _cache_dir(ctx: click.Context, options: dict[str, Any]) -> str | None:
+    if options["no_cache"]:
+        return None
+    return str(Path(options["cache_dir"] or settings_of(ctx).data_dir / "cache" / "pixels").resolve())
+
+
+@click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.argument("options", nargs=-1, type=click.UNPROCESSED)
-def evaluate(run_dir: str, options: tuple[str, ...]) -> None:
+@click.option("--manifest", "manifest_dir", type=click.Path(file_okay=False),
+              help="Dataset to evaluate on [default: the one the run was trained on].")
+@click.option("--crop-size", type=int, default=512, show_default=True, help="Centre crop of the protocol.")
+@click.option("--tta/--no-tta", default=True, show_default=True, help="Corner + centre crops, averaged.")
+@click.option("--tta-d4/--no-tta-d4", default=True, show_default=True,
+              help="x 8 rotations/flips (with --tta).")
+@click.option("--curves/--no-curves", default=True, show_default=True, help="Robustness curves (Fig. 1).")
+@click.option("--curve-tta/--no-curve-tta", default=False, show_default=True)
+@click.option("--jpeg-qualities", default="60,70,80,90,95,100", show_default=True)
+@click.option("--gammas", default="0.6,0.8,0.9,1.0,1.1,1.2,1.4", show_default=True)
+@click.option("--resize-factors", default="0.5,0.8,1.0,1.5,2.0", show_default=True)
+@click.option("--crop-sizes", default="64,128,256,512", show_default=True)
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Which images are altered, and how.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print metrics.json.")
+def evaluate(run_dir: str, manifest_dir: str | None, jpeg_qualities: str, gammas: str, resize_factors: str,
+             crop_sizes: str, as_json: bool, **options: Any) -> None:
     """Evaluate a run with the 2018 challenge protocol and robustness curves."""
-    raise not_yet("evaluate", 5)
+    from flows.progress import progress_ticker
+    from training.config import EvalConfig
+    from training.evaluate import evaluate as run_evaluate
+
+    cfg = EvalConfig(manifest=manifest_dir, jpeg_qualities=tuple(int(q) for q in _floats(jpeg_qualities)),
+                     gammas=_floats(gammas), resize_factors=_floats(resize_factors),
+                     crop_sizes=tuple(int(c) for c in _floats(crop_sizes)), **options)
+    if min(cfg.resize_factors, default=1) <= 0 or cfg.crop_size < 1:
+        raise CamidError("resize factors and crop sizes must be positive")
+    if as_json:  # stdout is the JSON document alone: no progress display
+        run_evaluate(run_dir, cfg)
+        click.echo((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"), nl=False)
+        return
+    with progress_ticker() as tick:
+        result = run_evaluate(run_dir, cfg, tick)
+    click.echo(f"weighted accuracy {result.weighted_accuracy:.4f} "
+               f"(unaltered {result.accuracy_unaltered:.4f}, altered {result.accuracy_altered:.4f}) "
+               f"on {result.n_images} validation images")
+    for name, row in result.per_operation.items():
+        click.echo(f"  {name:<12} accuracy {row['accuracy']:.4f}  n={row['n']}")
+    click.echo(f"wrote {Path(run_dir) / 'metrics.json'}")
 
 
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--model", "run_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--json", "as_json", is_flag=True)
-def predict(images: tuple[str, ...], run_dir: str, as_json: bool) -> None:
-    """Which camera took each IMAGE, from pixels alone."""
-    raise not_yet("predict", 5)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document for machines.")
+@click.option("--top", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--tta/--no-tta", default=False, show_default=True,
+              help="Corner + centre crops x D4, averaged.")
+@click.option("--crop-size", type=int, help="Centre crop to classify [default: 512].")
+@click.option("--device", default="auto", show_default=True)
+def predict(images: tuple[str, ...], run_dir: str, as_json: bool, top: int, tta: bool, crop_size: int | None,
+            device: str) -> None:
+    """Which camera took each IMAGE, from pixels alone (and whether its EXIF agrees)."""
+    from training.predict import describe
+    from training.predict import predict as run_predict
+
+    results = run_predict(run_dir, images, top=top, tta=tta, crop_size=crop_size, device=device)
+    if as_json:
+        doc = {"model": run_dir, "predictions": [asdict(p) for p in results]}
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        for p in results:
+            click.echo(describe(p))
+    if any(p.error for p in results):
+        sys.exit(1)

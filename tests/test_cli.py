@@ -68,7 +68,7 @@ def test_global_options_and_environment(tmp_path: Path) -> None:
         (("--catalog", "what://", "stats"), {}, "catalog URL"),
         (("--catalog", "sqlite:////proc/forbidden/x.db", "stats"), {}, "error"),
         (("export", "x"), {}, "no accepted images in the catalog"),
-        (("train", "x"), {}, "not implemented yet"),
+        (("train", "x"), {}, "x: no manifest.json"),
     ],
 )
 def test_user_mistakes_are_one_line_errors(tmp_path: Path, args, files, message) -> None:

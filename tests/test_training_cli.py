@@ -1,0 +1,135 @@
+"""`camid train`, `evaluate` and `predict` end to end on a tiny dataset, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.cli import main
+from tests.train_data import camera_image, make_dataset, save_jpeg
+from training.predict import Prediction, describe
+
+CAMID = Path(sys.executable).with_name("camid")
+TINY = ("--arch", "resnet18", "--crop", "64", "--input-size", "32", "--batch-size", "8", "--workers", "1",
+        "--threads", "1")
+
+
+def camid(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMID_")}
+    env.update(OMP_NUM_THREADS="1", TORCH_HOME=str(cwd / "torch-home"), NO_ALBUMENTATIONS_UPDATE="1")
+    return subprocess.run([str(CAMID), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """(work dir, run dir, the train process) of one small run with default run and cache dirs."""
+    work = tmp_path_factory.mktemp("cli")
+    dataset = make_dataset(work)
+    out = camid("--data-dir", "data", "train", str(dataset), *TINY, "--steps", "16",
+                "--checkpoint-every", "8", "--log-every", "4", "--val-every", "8", cwd=work)
+    assert out.returncode == 0, out.stderr
+    return work, work / "data" / "runs" / "tiny-resnet18-s0", out
+
+
+def test_train_writes_a_complete_run_directory(trained) -> None:
+    work, run, out = trained
+    assert "random init" in out.stderr  # no ImageNet file in the (empty) hub cache: said, not downloaded
+    assert "trained 16 steps" in out.stdout
+    names = {p.name for p in run.iterdir()}
+    assert names == {"config.json", "run.json", "checkpoint.pt", "model.pt", "metrics.csv", "training.png"}
+    lines = (run / "metrics.csv").read_text().splitlines()
+    assert lines[0].startswith("step,epoch,lr,train_loss,train_acc,val_loss,val_acc")
+    assert [line.split(",")[0] for line in lines[1:]] == ["4", "8", "12", "16"]
+    info = json.loads((run / "run.json").read_text())
+    assert info["classes"] == ["Cam-A", "Cam-B", "Cam-C"]
+    assert info["cameras"] == {"Cam-A": ["apple iphone 6"], "Cam-B": ["sony nex-7"],
+                               "Cam-C": ["motorola nexus 6"]}
+    config = json.loads((run / "config.json").read_text())
+    assert config["steps"] == 16 and config["lr"] == 0.001 and config["crop"] == 64
+    assert len(list((work / "data" / "cache" / "pixels" / "v1").rglob("*.npy"))) == 18
+
+
+def test_train_again_on_a_finished_run_changes_nothing(trained, capsys, monkeypatch) -> None:
+    work, run, _ = trained
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("TORCH_HOME", str(work / "torch-home"))
+    before = (run / "model.pt").read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data-dir", "data", "train", str(work / "dataset"), "--arch", "resnet18"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr()
+    assert "already trained" in out.out and "random init" not in out.err
+    assert (run / "model.pt").read_bytes() == before
+
+
+def test_evaluate_reports_the_challenge_score_and_curves(trained) -> None:
+    work, run, _ = trained
+    out = camid("evaluate", str(run), "--crop-size", "64", "--jpeg-qualities", "70,95", "--gammas", "0.8,1.2",
+                "--resize-factors", "0.5,2", "--crop-sizes", "32,64", "--json", cwd=work)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    for key in ("weighted_accuracy", "accuracy_unaltered", "accuracy_altered", "per_class", "per_operation"):
+        assert key in doc
+    weighted = 0.7 * doc["accuracy_unaltered"] + 0.3 * doc["accuracy_altered"]
+    assert doc["weighted_accuracy"] == pytest.approx(weighted)
+    assert doc["n_images"] == 6 and doc["per_operation"]["unaltered"]["n"] == 3
+    assert set(doc["per_class"]) == {"Cam-A", "Cam-B", "Cam-C"} and doc["tta"] is True
+    assert sum(map(sum, doc["confusion"])) == 6
+    families = {line.split(",")[0] for line in (run / "robustness.csv").read_text().splitlines()[1:]}
+    assert families == {"jpeg_quality", "gamma", "resize", "crop_size"}
+    for name in ("metrics.json", "confusion.png", "robustness.png"):
+        assert (run / name).stat().st_size > 1000
+
+
+def test_predict_names_cameras_and_checks_the_exif(trained) -> None:
+    work, run, _ = trained
+    stranger = work / "stranger.jpg"
+    save_jpeg(camera_image(0, 99), stranger, "Canon", "EOS 5D")
+    not_image = work / "notes.jpg"
+    not_image.write_text("hello")
+    images = [str(work / "dataset" / "images" / "Cam-B-4.jpg"), str(stranger), str(not_image)]
+    out = camid("predict", *images, "--model", str(run), "--json", "--crop-size", "64", cwd=work)
+    assert out.returncode == 1  # one file was unreadable: said per file, and in the exit status
+    known, unknown, broken = json.loads(out.stdout)["predictions"]
+    assert len(known["top"]) == 3 and abs(sum(p for _, p in known["top"]) - 1) < 1e-3
+    assert known["exif_camera"] == "SONY NEX-7" and known["exif_class"] == "Cam-B"
+    assert known["agrees"] == (known["top"][0][0] == "Cam-B")
+    assert unknown["exif_camera"] == "Canon EOS 5D"
+    assert unknown["exif_class"] is None and unknown["agrees"] is None
+    assert "not a decodable image" in broken["error"]
+    assert "EXIF says SONY NEX-7 (Cam-B): the pixels" in describe(Prediction(**known))
+    assert "a camera this model was not trained on" in describe(Prediction(**unknown))
+
+
+def test_cli_module_stays_light() -> None:
+    code = "import sys, flows.cli; assert not {'torch', 'albumentations', 'cv2'} & set(sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("train", "nowhere"), "no manifest.json"),
+        (("train", "{dataset}", "--steps", "5", "--epochs", "2"), "give --steps or --epochs, not both"),
+        (("train", "{dataset}", "--crop", "60"), "multiples of the grid 8"),
+        (("train", "{dataset}", "--run-dir", "{run}", "--lr", "0.1"), "holds a run with other settings"),
+        (("train", "{dataset}", "--arch", "densenet9000", "--run-dir", "fresh"), "unknown --arch"),
+        (("evaluate", "nowhere"), "no such run directory"),
+        (("predict", "x.jpg", "--model", "{dataset}"), "no config.json"),
+    ],
+)
+def test_user_mistakes_are_one_line_errors(trained, args, message, capsys, monkeypatch) -> None:
+    work, run, _ = trained
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("CAMID_DATA_DIR", str(work / "data"))
+    filled = [a.format(dataset=work / "dataset", run=run) for a in args]
+    with pytest.raises(SystemExit) as exit_info:
+        main(filled)
+    assert exit_info.value.code != 0
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

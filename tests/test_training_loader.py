@@ -1,0 +1,160 @@
+"""The training data path: exact pixels from the cache, grid-aligned crops, balanced resumable sampling."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pipeline.errors import CamidError
+from tests.train_data import camera_image, save_jpeg
+from training.augment import augment, train_transform
+from training.config import TrainConfig
+from training.data import BalancedBatches, LabelledImages, TrainCrops
+from training.imageio import decode_rgb
+from training.pixelcache import DirectSource, PixelCache, SourceImage, read_crop
+
+SIZE = (232, 168)  # neither side a multiple of 16: partial MCUs on the right and bottom edges
+
+
+def cfg(**changes: object) -> TrainConfig:
+    base = {"manifest": "-", "run_dir": "-", "steps": 10, "crop": 64, "input_size": 32, "batch_size": 6,
+            "workers": 0}
+    return TrainConfig(**{**base, **changes})
+
+
+@pytest.fixture(scope="module")
+def jpegs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SourceImage]:
+    root = tmp_path_factory.mktemp("jpegs")
+    out = {}
+    for name, subsampling in (("420", 2), ("444", 0)):
+        path = root / f"{name}.jpg"
+        save_jpeg(camera_image(1, 7, SIZE), path, "SONY", "NEX-7", quality=92, subsampling=subsampling)
+        out[name] = SourceImage(f"{name:0<64}", path)
+    return out
+
+
+@pytest.mark.parametrize("subsampling", ["420", "444"])
+def test_cache_crops_equal_crops_of_the_full_decode(jpegs, tmp_path: Path, subsampling: str) -> None:
+    image = jpegs[subsampling]
+    cache = PixelCache(tmp_path)
+    assert cache.ensure([image]) == 1 and cache.ensure([image]) == 0
+    full = decode_rgb(image.path)
+    width, height = SIZE
+    for y, x in [(0, 0), (8, 16), (0, width - 64), (height - 64, 0), (160 - 64, 224 - 64), (96, 168)]:
+        assert y % 8 == 0 and x % 8 == 0
+        crop = read_crop(cache, image, y, x, 64, 64)
+        assert crop.shape == (64, 64, 3)
+        assert np.array_equal(crop, full[y:y + 64, x:x + 64]), (y, x)
+    assert np.array_equal(read_crop(cache, image, 160, 224, 8, 8), full[160:168, 224:232])  # last corner
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torchvision 0.29 deprecates its decoders
+def test_reference_decoder_agrees_with_pillow_and_torchvision(jpegs) -> None:
+    from torchvision.io import decode_jpeg
+
+    for image in jpegs.values():
+        ours = decode_rgb(image.path)
+        with Image.open(image.path) as im:
+            assert np.array_equal(ours, np.asarray(im.convert("RGB")))
+        data = torch.frombuffer(bytearray(image.path.read_bytes()), dtype=torch.uint8)
+        assert np.array_equal(ours, decode_jpeg(data).permute(1, 2, 0).numpy())
+
+
+def test_exif_orientation_is_never_applied(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    buf = io.BytesIO()
+    Image.fromarray(camera_image(0, 1, (96, 64))).save(buf, "JPEG", quality=95, exif=exif)
+    path = tmp_path / "rotated.jpg"
+    path.write_bytes(buf.getvalue())
+    assert decode_rgb(path).shape == (64, 96, 3)
+
+
+def test_damaged_cache_entry_is_rebuilt(jpegs, tmp_path: Path) -> None:
+    cache, image = PixelCache(tmp_path), jpegs["420"]
+    cache.ensure([image])
+    cache.entry(image.sha256).write_bytes(b"garbage")
+    assert np.array_equal(cache.pixels(image), decode_rgb(image.path))
+
+
+def test_cache_refuses_to_fill_the_disk(jpegs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(10**6, 10**6 - 100, 100))
+    with pytest.raises(CamidError, match="--no-cache"):
+        PixelCache(tmp_path).ensure([jpegs["420"]])
+
+
+def test_cached_and_naive_loaders_give_the_same_augmented_crops(jpegs, tmp_path: Path) -> None:
+    split = LabelledImages((jpegs["420"], jpegs["444"]), (0, 1))
+    config = cfg(p_gamma=1.0, p_jpeg=1.0)
+    naive, cached = TrainCrops(split, DirectSource(), config), TrainCrops(split, PixelCache(tmp_path), config)
+    for key in BalancedBatches(split.labels, config).keys(3, 0):
+        a, b = naive[key], cached[key]
+        assert a[0].shape == (32, 32, 3) and a[0].dtype == torch.uint8
+        assert torch.equal(a[0], b[0]) and a[1] == b[1]
+
+
+class CoordinateSource:
+    """A fake image whose pixels encode their own coordinates (y, x), to see where crops come from."""
+
+    def pixels(self, image: SourceImage) -> np.ndarray:
+        yy, xx = np.mgrid[0:200, 0:240]
+        return np.stack([yy, xx, np.zeros_like(yy)], axis=-1).astype(np.uint8)
+
+
+def test_every_crop_offset_is_on_the_grid() -> None:
+    config = cfg(p_gamma=0.0, p_jpeg=0.0)
+    split = LabelledImages((SourceImage("0" * 64, Path("-")),), (0,))
+    dataset = TrainCrops(split, CoordinateSource(), config)
+    corners = set()
+    for key in BalancedBatches(split.labels, config).keys(0, 0) * 4:
+        crop = dataset[key][0].numpy()
+        ys, xs = crop[..., 0].astype(int), crop[..., 1].astype(int)
+        assert ys.min() % 8 == 0 and xs.min() % 8 == 0  # the crop's top-left in the original
+        assert ys.max() - ys.min() == 31 and xs.max() - xs.min() == 31  # no resampling: 32 whole pixels
+        corners.add((int(ys.min()), int(xs.min())))
+    assert len(corners) > 1
+
+
+def test_augmentations_really_apply_with_their_2x_argument_names() -> None:
+    crop = camera_image(2, 3, (64, 64))
+    plain = augment(train_transform(cfg(p_gamma=0.0, p_jpeg=0.0)), crop, 11)
+    gamma = augment(train_transform(cfg(p_gamma=1.0, p_jpeg=0.0, gamma_range=(1.2, 1.2))), crop, 11)
+    low = augment(train_transform(cfg(p_gamma=0.0, p_jpeg=1.0, jpeg_quality=(70, 70))), crop, 11)
+    high = augment(train_transform(cfg(p_gamma=0.0, p_jpeg=1.0, jpeg_quality=(90, 90))), crop, 11)
+    assert gamma.mean() < plain.mean()  # gamma 1.2 darkens
+    assert not np.array_equal(low, plain) and not np.array_equal(low, high)
+    assert np.abs(high.astype(int) - plain).mean() < np.abs(low.astype(int) - plain).mean()
+
+
+def test_sampler_is_balanced_deterministic_and_resumable() -> None:
+    labels = [0] * 50 + [1] * 5 + [2] * 1
+    config = cfg(steps=200, batch_size=6, accumulate=2)
+    full = list(BalancedBatches(labels, config))
+    assert full == list(BalancedBatches(labels, config))
+    assert list(BalancedBatches(labels, config, start=150)) == full[300:]
+    counts = np.bincount([labels[i] for batch in full for i, _ in batch], minlength=3)
+    assert counts.min() / counts.max() > 0.85
+    other_rank = list(BalancedBatches(labels, config, rank=1))
+    assert other_rank[0] != full[0]
+
+
+def test_jpeg_augmentation_compresses_rgb_as_rgb() -> None:
+    """albumentations 2.0.8's ImageCompression takes RGB for BGR; camid's step is a real re-save."""
+    import albumentations as A
+
+    from training.alterations import jpeg
+    from training.augment import RgbImageCompression
+
+    crop = camera_image(0, 4, (64, 64))
+    ours = RgbImageCompression(quality_range=(75, 75), p=1.0)(image=crop)["image"]
+    assert np.array_equal(ours, jpeg(crop, 75))  # the same as the evaluation's JPEG alteration
+    theirs = A.ImageCompression(quality_range=(75, 75), p=1.0)(image=crop)["image"]
+    assert not np.array_equal(theirs, ours)

@@ -1,0 +1,82 @@
+"""Reading camera JPEGs for training: exact pixels, never the EXIF Orientation, grid-aligned crops.
+
+Camera-model traces live in the sensor's colour-filter pattern and the camera's own JPEG grid, so
+everything here keeps pixels where the camera put them: the Orientation tag is never applied
+(rotating moves the CFA grid), and crop offsets are multiples of the grid (8 by default). The
+reference decoder is libjpeg-turbo through OpenCV (islow IDCT, fancy upsampling); Pillow and
+torchvision decode camera JPEGs to the same values (a test checks), OpenCV is the fastest of them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from pipeline.errors import CamidError
+
+_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+TAG_MAKE, TAG_MODEL = 0x010F, 0x0110
+
+
+def decode_rgb(path: str | os.PathLike[str]) -> np.ndarray:
+    """The whole image as H x W x 3 uint8 RGB, exactly as stored (no orientation applied)."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise CamidError(f"{path}: unreadable: {exc.strerror or exc}") from None
+    bgr = cv2.imdecode(data, _FLAGS) if data.size else None
+    if bgr is None:
+        raise CamidError(f"{path}: not a decodable image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(width, height) of the stored pixels, from the header only."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, UnidentifiedImageError) as exc:
+        raise CamidError(f"{path}: not a readable image: {exc}") from None
+
+
+def exif_camera(path: str | os.PathLike[str]) -> tuple[str, str] | None:
+    """The file's own EXIF (Make, Model), stripped, or None when it names no camera."""
+    try:
+        with Image.open(path) as im:
+            exif = im.getexif()
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        return None
+    make, model = (_text(exif.get(tag)) for tag in (TAG_MAKE, TAG_MODEL))
+    return (make, model) if model else None
+
+
+def camera_key(make: str, model: str) -> str:
+    """One comparable string per camera: case and spacing differences between files do not count."""
+    return " ".join(f"{make} {model}".lower().split())
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("latin-1", "replace")
+    return str(value).replace("\x00", "").strip() if value is not None else ""
+
+
+def centre_offset(length: int, size: int, grid: int) -> int:
+    """Offset of a centred window of ``size`` in ``length``, rounded down onto the grid."""
+    return max(0, (length - size) // 2 // grid * grid)
+
+
+def grid_offset(rng: np.random.Generator, length: int, size: int, grid: int) -> int:
+    """A uniformly random offset that is a multiple of ``grid`` and keeps the window inside."""
+    return int(rng.integers(0, (length - size) // grid + 1)) * grid
+
+
+def check_path(path: Path) -> Path:
+    """The path, or a one-line error when the file is missing (before any slow work starts)."""
+    if not path.is_file():
+        raise CamidError(f"{path}: no such image file")
+    return path

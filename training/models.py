@@ -1,0 +1,120 @@
+"""Classifiers: any torchvision classification architecture, with a new head for the dataset's classes.
+
+ImageNet weights come from a file the user names (``--weights``) or from the torch hub cache
+(``$TORCH_HOME/hub/checkpoints``, where torchvision keeps its downloads); nothing is ever
+downloaded. A file whose name carries a hash prefix (torchvision's ``densenet161-8d451a50.pth``)
+is checked against its SHA-256 first: a corrupt or truncated download is an error, not a silent
+random start. Without weights the model starts from random init and says so on stderr.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from pipeline.errors import CamidError
+
+Warn = Callable[[str], None]
+HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
+_DENSENET_LEGACY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+
+
+def stderr_warning(message: str) -> None:
+    print(f"camid: warning: {message}", file=sys.stderr, flush=True)
+
+
+def architectures() -> list[str]:
+    """Names ``--arch`` accepts: torchvision's classification models."""
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def build_model(arch: str, num_classes: int, pretrained: bool = True, weights: str | None = None,
+                warn: Warn = stderr_warning) -> nn.Module:
+    """The architecture with ImageNet weights when available, and a fresh ``num_classes`` head."""
+    if arch not in architectures():
+        raise CamidError(f"unknown --arch {arch!r}; torchvision has e.g. densenet161, densenet121, "
+                         "resnet18, resnet50, efficientnet_b0 (see torchvision.models.list_models())")
+    model = torchvision.models.get_model(arch, weights=None)
+    path = Path(weights) if weights else (hub_weights_path(arch) if pretrained else None)
+    if path is not None and (weights or path.exists()):
+        try:
+            model.load_state_dict(load_weights(path, arch))
+        except RuntimeError as exc:
+            raise CamidError(f"{path}: does not fit {arch}: {str(exc).splitlines()[0]}") from None
+    elif pretrained:
+        warn(f"no ImageNet weights for {arch} (looked for {path}; give --weights FILE or put "
+             "torchvision's file in the torch hub cache): training starts from random init")
+    replace_head(model, num_classes)
+    return model
+
+
+def hub_weights_path(arch: str) -> Path | None:
+    """Where torchvision would have cached the default ImageNet weights of ``arch``."""
+    try:
+        url = torchvision.models.get_model_weights(arch).DEFAULT.url
+    except (ValueError, AttributeError, KeyError):
+        return None
+    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+
+
+def load_weights(path: Path, arch: str) -> dict[str, torch.Tensor]:
+    """A verified state dict from a torchvision-style weights file."""
+    if not path.is_file():
+        raise CamidError(f"{path}: no such weights file")
+    verify_hash(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a file that is not a checkpoint
+        raise CamidError(f"{path}: not a torch weights file: {str(exc).splitlines()[0]}") from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise CamidError(f"{path}: holds no state dict")
+    return _remap_densenet(state) if arch.startswith("densenet") else state
+
+
+def verify_hash(path: Path) -> None:
+    """Check the SHA-256 prefix a torchvision file name carries; names without one are not checked."""
+    match = HASH_IN_NAME.search(path.name)
+    if not match:
+        return
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    if not digest.hexdigest().startswith(match.group(1)):
+        raise CamidError(f"{path}: checksum mismatch (SHA-256 does not start with {match.group(1)}): "
+                         "the file is damaged; delete it and fetch it again")
+
+
+def _remap_densenet(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """torchvision's DenseNet files use the old ``norm.1`` key names; the modules use ``norm1``."""
+    out = {}
+    for key, value in state.items():
+        match = _DENSENET_LEGACY.match(key)
+        out[match.group(1) + match.group(2) if match else key] = value
+    return out
+
+
+def replace_head(model: nn.Module, num_classes: int) -> None:
+    """Swap the last ``nn.Linear`` (the ImageNet classifier) for a fresh one with ``num_classes``."""
+    linears = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise CamidError(f"{type(model).__name__} has no final linear classifier to replace")
+    name, old = linears[-1]
+    parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
+    setattr(parent, name.rsplit(".", 1)[-1], nn.Linear(old.in_features, num_classes))
+
+
+def logits_of(output: object) -> torch.Tensor:
+    """Some architectures (Inception, GoogLeNet) return a tuple in training mode: take the logits."""
+    return output.logits if hasattr(output, "logits") else output  # type: ignore[return-value]
