@@ -24,6 +24,7 @@ from pipeline.errors import ConfigError
 from pipeline.records import (
     Candidate,
     CandidateKey,
+    CandidateOutcome,
     CandidateSkip,
     CandidateStatus,
     CatalogStats,
@@ -104,6 +105,16 @@ class Catalog:
         with self.engine.connect() as conn:
             value = conn.execute(select(CandidateRow.status).where(*_key_filter(key))).scalar()
         return CandidateStatus(value) if value else None
+
+    def outcomes(self, source: str) -> list[CandidateOutcome]:
+        """Every candidate of ``source`` with its status and recorded reasons (skips and verdicts)."""
+        c = CandidateRow
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(c.source, c.source_id, c.url, c.status, c.reasons, c.last_error)
+                                .where(c.source == source).order_by(c.id)).all()
+        return [CandidateOutcome(src, sid, url, CandidateStatus(st),
+                                 tuple(x for x in (r or "").split(",") if x), err)
+                for src, sid, url, st, r, err in rows]
 
     # ---- downloads and verdicts ----------------------------------------------------------------
 

@@ -57,18 +57,27 @@ def scrape(ctx: click.Context, source: str, cameras_: tuple[str, ...], limit: in
     except KeyError as exc:
         raise CamidError(str(exc.args[0])) from None
     with Catalog.open(settings.catalog_url) as catalog:
-        if source == "flickr":
-            made = _flickr(catalog, endpoint, licences, budget)
-        elif source == "wikimedia":
-            made = _wikimedia(registry, endpoint, contact)
-        elif source == "reviews":
-            made = _reviews(endpoint, contact, sites)
-        else:
-            made = _dir(folder, url_list)
+        made = make_source(source, catalog, registry, endpoint=endpoint, contact=contact,
+                           licences=licences, budget=budget, sites=sites, folder=folder,
+                           url_list=url_list)
         report = run_scrape(catalog, made, cameras, limit)
     skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(report.skipped.items())) or "none"
     click.echo(f"{report.source}: {report.found} found, {report.added} new candidate(s); "
                f"ruled out before download: {skipped}; {report.api_calls} API call(s)")
+
+
+def make_source(source: str, catalog: Catalog, registry: Registry, *, endpoint: str | None = None,
+                contact: str | None = None, licences: tuple[str, ...] = (), budget: int = 3600,
+                sites: tuple[str, ...] = (), folder: Path | None = None,
+                url_list: Path | None = None) -> Source:
+    """The source object for ``camid scrape SOURCE`` (shared with the Prefect flows and the demo)."""
+    if source == "flickr":
+        return _flickr(catalog, endpoint, licences, budget)
+    if source == "wikimedia":
+        return _wikimedia(registry, endpoint, contact)
+    if source == "reviews":
+        return _reviews(endpoint, contact, sites)
+    return _dir(folder, url_list)
 
 
 def _flickr(catalog: Catalog, endpoint: str | None, licences: tuple[str, ...], budget: int) -> Source:

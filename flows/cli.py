@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import click
 
-from flows.context import not_yet, registry_of, settings_of
+from flows.context import registry_of, settings_of
 from pipeline import __version__
 from pipeline.errors import CamidError
 from pipeline.settings import resolve_settings
@@ -148,15 +148,40 @@ def export(ctx: click.Context, name: str, val_per_class: int | None, val_fractio
 
 @cli.command()
 @click.option("--quick", is_flag=True, help="A smaller world for tests (< 3 minutes).")
-def demo(quick: bool) -> None:
-    """The whole pipeline on a generated camera set served on loopback."""
-    raise not_yet("demo", 6)
+@click.pass_context
+def demo(ctx: click.Context, quick: bool) -> None:
+    """The whole pipeline on a generated camera world served on loopback (no keys, no network).
+
+    Works in <data-dir>/demo with its own SQLite catalog, which each run rebuilds.
+    """
+    from rich.console import Console
+
+    from flows.demo.run import run_demo
+    from flows.progress import progress_ticker
+
+    console = Console()
+    root = settings_of(ctx).data_dir / "demo"
+    with progress_ticker() as tick:
+        summary = run_demo(root, quick, tick, console.print)
+    console.print(f"accepted {summary.accepted} originals; rejected by reason: "
+                  + ", ".join(f"{r} {n}" for r, n in sorted(summary.rejected_by_reason.items())))
+    bad = [d.name for d in summary.decoys if not d.ok]
+    console.print(f"decoys rejected with the right reasons: {len(summary.decoys) - len(bad)}"
+                  f"/{len(summary.decoys)}" + (f" (wrong: {', '.join(bad)})" if bad else ""))
+    console.print(f"weighted accuracy {summary.weighted_accuracy:.3f} (unaltered "
+                  f"{summary.accuracy_unaltered:.3f}, altered {summary.accuracy_altered:.3f}; chance "
+                  f"{1 / summary.classes:.3f}) in {summary.elapsed_s:.0f} s")
+    console.print(f"report: {root / 'demo-report.md'}; summary: {root / 'demo-summary.json'}")
 
 
 @cli.command()
 def serve() -> None:
-    """Serve all Prefect deployments from this process."""
-    raise not_yet("serve", 6)
+    """Serve all Prefect deployments from this process (scrape/flickr, scrape/wikimedia,
+    scrape/reviews, download/default, curate/default, train/default, evaluate/default,
+    pipeline/default). Point PREFECT_API_URL at your Prefect server first."""
+    from flows.pipelines import serve_all
+
+    serve_all()
 
 
 def _register_stage_commands() -> None:

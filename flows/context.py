@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from pipeline.errors import CamidError
 from pipeline.registry import Registry
 from pipeline.settings import Settings, resolve_settings
 
@@ -19,6 +18,3 @@ def registry_of(ctx: click.Context) -> Registry:
 
     return load_registry(settings_of(ctx).registry_path)
 
-
-def not_yet(command: str, issue: int) -> CamidError:
-    return CamidError(f"`camid {command}` is not implemented yet in this version (tracked in issue {issue})")

@@ -234,6 +234,18 @@ class ExportSummary:
     counts_json: str
 
 
+@dataclass(frozen=True, slots=True)
+class CandidateOutcome:
+    """Where one candidate ended: its status and the reason codes recorded for it."""
+
+    source: str
+    source_id: str
+    url: str
+    status: CandidateStatus
+    reasons: tuple[str, ...]
+    last_error: str | None = None
+
+
 # ---- catalog statistics (``camid stats``) ----------------------------------------------------
 
 

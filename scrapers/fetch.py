@@ -129,6 +129,9 @@ class Incoming:
             raise Problem("SHA-1 differs from the source's")
         complete = declared is not None or task.expected_bytes is not None or self.sha1 is not None
         if not self.tail.rstrip(b"\x00").endswith(EOI) and not (complete and EOI in self.tail):
+            if self.sha1 is not None:  # the source's own checksum matched: its file is cut short
+                raise Problem("truncated at the source: no JPEG end-of-image marker, yet SHA-1 matches",
+                              permanent=True)
             raise Problem("no JPEG end-of-image marker (truncated?)")
 
     def commit(self, task: DownloadTask, content_type: str | None) -> Download:

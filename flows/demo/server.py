@@ -37,6 +37,9 @@ class CommonsFake:
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     _runner: web.AppRunner | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        self._ids = {f.name: 1000 + i for i, f in enumerate(self.files)}  # page ids are site-wide
+
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}{API_PATH}"
@@ -89,7 +92,7 @@ class CommonsFake:
         page = members[start:start + limit]
         base = f"http://{self.host}:{self.port}"
         doc: dict[str, object] = {"batchcomplete": True,
-                                  "query": {"pages": [_page(f, base, start + i) for i, f in enumerate(page)]}}
+                                  "query": {"pages": [_page(f, base, self._ids[f.name]) for f in page]}}
         if start + limit < len(members):
             doc["continue"] = {"gcmcontinue": str(start + limit), "continue": "gcmcontinue||"}
         return web.json_response(doc)
@@ -107,7 +110,7 @@ def file_url(base: str, name: str) -> str:
     return f"{base}/wikipedia/commons/{digest[0]}/{digest[:2]}/{quote(name)}"
 
 
-def _page(f: DemoFile, base: str, index: int) -> dict[str, object]:
+def _page(f: DemoFile, base: str, pageid: int) -> dict[str, object]:
     info: dict[str, object] = {
         "size": len(f.data),
         "url": file_url(base, f.name),
@@ -129,4 +132,4 @@ def _page(f: DemoFile, base: str, index: int) -> dict[str, object]:
                  ("DateTimeOriginal", facts.datetime_original))
         info["metadata"] = [{"name": k, "value": v} for k, v in pairs if v]
         info.update({"width": facts.width, "height": facts.height})
-    return {"pageid": 1000 + index, "ns": 6, "title": f"File:{f.name}", "imageinfo": [info]}
+    return {"pageid": pageid, "ns": 6, "title": f"File:{f.name}", "imageinfo": [info]}

@@ -21,7 +21,7 @@ EDITOR = "Adobe Photoshop Lightroom Classic 12.4 (Windows)"
 DECOYS = {
     "edited": ("edited_software",),
     "lowq": ("low_quality",),
-    "resized": ("exif_size_mismatch", "non_native_size"),
+    "resized": ("non_native_size",),  # exif_size_mismatch too, when it gets past the pre-filter
     "wrongcam": ("unknown_camera",),
     "truncated": ("truncated",),
 }

@@ -1,0 +1,102 @@
+"""The demo's outputs: ``demo-summary.json`` for machines and ``demo-report.md`` for people."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class DecoyOutcome:
+    """What happened to one decoy, against what the demo expected."""
+
+    name: str
+    expected: tuple[str, ...]
+    status: str
+    reasons: tuple[str, ...]
+    detail: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Rejected or ruled out with every expected reason; a download refused for good counts
+        when its error names the expected reason (a file truncated at the source never arrives)."""
+        if self.status in ("rejected", "skipped"):
+            return set(self.expected) <= set(self.reasons)
+        words = (self.detail or "").lower()
+        return self.status == "failed" and all(r.replace("_", " ") in words for r in self.expected)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSummary:
+    accepted: int
+    rejected_by_reason: Mapping[str, int]
+    weighted_accuracy: float
+    accuracy_unaltered: float
+    accuracy_altered: float
+    elapsed_s: float
+    data_dir: Path
+    dataset_dir: Path
+    run_dir: Path
+    decoys: Sequence[DecoyOutcome]
+    stages_s: Mapping[str, float]
+    classes: int
+
+
+def write_summary(summary: DemoSummary) -> Path:
+    doc = {
+        "accepted": summary.accepted,
+        "rejected_by_reason": dict(sorted(summary.rejected_by_reason.items())),
+        "weighted_accuracy": round(summary.weighted_accuracy, 4),
+        "accuracy_unaltered": round(summary.accuracy_unaltered, 4),
+        "accuracy_altered": round(summary.accuracy_altered, 4),
+        "chance_accuracy": round(1 / summary.classes, 4),
+        "elapsed_s": round(summary.elapsed_s, 1),
+        "stages_s": {k: round(v, 1) for k, v in summary.stages_s.items()},
+        "data_dir": str(summary.data_dir),
+        "dataset_dir": str(summary.dataset_dir),
+        "run_dir": str(summary.run_dir),
+        "decoys": [{"file": d.name, "expected": list(d.expected), "status": d.status,
+                    "reasons": list(d.reasons), "detail": d.detail, "ok": d.ok} for d in summary.decoys],
+    }
+    return _write(summary.data_dir / "demo-summary.json", json.dumps(doc, indent=2) + "\n")
+
+
+def write_report(summary: DemoSummary, plots: Sequence[Path]) -> Path:
+    """A Markdown report with the numbers and the plots (linked relative to the data dir)."""
+    lines = [
+        "# camid demo report", "",
+        f"Six simulated camera models, served by a loopback Wikimedia Commons API, went through "
+        f"scrape -> download -> curate -> export -> train -> evaluate in {summary.elapsed_s:.0f} s.", "",
+        "## Curation", "", f"- accepted originals: **{summary.accepted}**",
+    ]
+    lines += [f"- rejected `{r}`: {n}" for r, n in sorted(summary.rejected_by_reason.items())]
+    lines += ["", "| decoy | expected | outcome | ok |", "|---|---|---|---|"]
+    lines += [f"| {d.name} | {', '.join(d.expected)} | {d.status}: "
+              f"{', '.join(d.reasons) or d.detail or '-'} | {'yes' if d.ok else '**no**'} |"
+              for d in summary.decoys]
+    lines += [
+        "", "## Identification (2018 challenge protocol on the validation split)", "",
+        f"- weighted accuracy: **{summary.weighted_accuracy:.3f}** "
+        f"(0.7 x unaltered {summary.accuracy_unaltered:.3f} + 0.3 x altered "
+        f"{summary.accuracy_altered:.3f}; chance is {1 / summary.classes:.3f})", "",
+        f"Dataset: `{summary.dataset_dir}`; run: `{summary.run_dir}`.", "",
+        "## Time per stage", "", "| stage | seconds |", "|---|---:|",
+    ]
+    lines += [f"| {k} | {v:.1f} |" for k, v in summary.stages_s.items()]
+    lines += ["", "## Plots", ""]
+    for plot in plots:
+        if plot.exists():
+            rel = os.path.relpath(plot, summary.data_dir)
+            lines += [f"### {plot.stem.replace('_', ' ')}", "", f"![{plot.stem}]({rel})", ""]
+    return _write(summary.data_dir / "demo-report.md", "\n".join(lines) + "\n")
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

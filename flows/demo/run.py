@@ -1,0 +1,157 @@
+"""``camid demo``: the whole pipeline on a generated camera world served on loopback.
+
+The demo brings its own world (no keys, no internet) and then runs the same code a real run
+uses: the Wikimedia scraper and the downloader talk HTTP to the loopback Commons server, curation
+judges the downloaded files, export writes a manifest, training and the challenge-protocol
+evaluation run on it. Only the sizes are small, so it finishes on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from db import Catalog
+from flows.acquire import download, scrape
+from flows.acquire_cmds import make_source
+from flows.curation import curate, export
+from flows.demo.cameras import CAMERAS
+from flows.demo.report import DecoyOutcome, DemoSummary, write_report, write_summary
+from flows.demo.server import CommonsFake, file_url
+from flows.demo.world import DemoFile, build_world, registry_toml
+from flows.progress import Tick
+from pipeline.errors import CamidError
+from pipeline.policy import load_policy
+from pipeline.registry_load import load_registry
+
+MARKER = ".camid-demo"
+CONTACT = "camid-demo@localhost"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSize:
+    """How big a demo run is: the world, the split, the training and the evaluation."""
+
+    per_camera: int
+    val_per_class: int
+    steps: int
+    batch_size: int
+    crop: int
+    input_size: int
+    eval_crop: int
+    tta: bool
+
+
+QUICK = DemoSize(per_camera=20, val_per_class=6, steps=240, batch_size=24, crop=128, input_size=64,
+                 eval_crop=128, tta=False)
+FULL = DemoSize(per_camera=60, val_per_class=15, steps=600, batch_size=32, crop=192, input_size=96,
+                eval_crop=192, tta=True)
+
+
+def run_demo(root: Path, quick: bool, tick: Tick, say: Callable[[str], None]) -> DemoSummary:
+    """Generate, serve, scrape, download, curate, export, train, evaluate; write the report."""
+    size = QUICK if quick else FULL
+    _fresh(root)
+    stages: dict[str, float] = {}
+    started = time.perf_counter()
+    with _stage(stages, "generate", say):
+        world = build_world(size.per_camera)
+        (root / "demo-registry.toml").write_text(registry_toml())
+        registry = load_registry(root / "demo-registry.toml")
+    with CommonsFake(world) as server, Catalog.open(f"sqlite:///{root / 'catalog.db'}") as catalog:
+        say(f"loopback Commons API at {server.endpoint}: {len(world)} files in {len(CAMERAS)} categories")
+        with _stage(stages, "scrape", say):
+            source = make_source("wikimedia", catalog, registry, endpoint=server.endpoint, contact=CONTACT)
+            scrape(catalog, source, [registry.get(c.id) for c in CAMERAS])
+        with _stage(stages, "download", say):
+            download(catalog, _downloader(root), tick=tick, horizon=0.0)
+        with _stage(stages, "curate", say):
+            curate(catalog, root, registry, load_policy(), tick)
+        with _stage(stages, "export", say):
+            dataset = export(catalog, root, "demo", registry, seed=0, per_class=size.val_per_class,
+                             fraction=None).directory
+        outcomes = {o.url: o for o in catalog.outcomes("wikimedia")}
+        decoys = _decoys(world, outcomes, server)
+        rejected = Counter(r for o in outcomes.values() if o.status.value in ("rejected", "skipped")
+                           for r in o.reasons)
+        rejected.update("download_failed" for o in outcomes.values() if o.status.value == "failed")
+        accepted = sum(o.status.value == "accepted" for o in outcomes.values())
+    with _stage(stages, "train", say):
+        run_dir = _train(dataset, root / "runs" / "demo", size, tick)
+    with _stage(stages, "evaluate", say):
+        metrics = _evaluate(run_dir, size, tick)
+    summary = DemoSummary(accepted, dict(rejected), metrics.weighted_accuracy, metrics.accuracy_unaltered,
+                          metrics.accuracy_altered, time.perf_counter() - started, root, dataset, run_dir,
+                          decoys, stages, len(metrics.classes))
+    write_summary(summary)
+    write_report(summary, sorted(run_dir.glob("*.png")))
+    return summary
+
+
+def _fresh(root: Path) -> None:
+    """Start from an empty demo directory; never wipe a directory the demo did not create."""
+    if root.exists() and any(root.iterdir()):
+        if not (root / MARKER).exists():
+            raise CamidError(f"{root} exists and is not a camid demo directory: choose another --data-dir")
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text("created by camid demo; deleted and rebuilt by the next `camid demo`\n")
+
+
+@contextmanager
+def _stage(stages: dict[str, float], name: str, say: Callable[[str], None]) -> Iterator[None]:
+    say(f"[{name}]")
+    started = time.perf_counter()
+    yield
+    stages[name] = time.perf_counter() - started
+
+
+def _downloader(root: Path):  # type: ignore[no-untyped-def]
+    from scrapers.base import user_agent
+    from scrapers.download import DownloaderConfig
+    from scrapers.fetch import FetchOptions
+    from scrapers.limits import DEFAULT_POLICIES, HostPolicy
+
+    loopback = HostPolicy("127.0.0.1*", concurrency=8, rate=math.inf, burst=8)
+    return DownloaderConfig(FetchOptions(root, read_timeout=30.0, backoff_base=0.5, fsync=False),
+                            concurrency=8, policies=(loopback, *DEFAULT_POLICIES),
+                            user_agent=user_agent(CONTACT))
+
+
+def _decoys(world: list[DemoFile], outcomes: dict, server: CommonsFake) -> list[DecoyOutcome]:
+    base = server.endpoint.rsplit("/w/", 1)[0]
+    found = []
+    for f in world:
+        if f.expected_reasons:
+            o = outcomes.get(file_url(base, f.name))
+            found.append(DecoyOutcome(f.name, f.expected_reasons, o.status.value if o else "not found",
+                                      o.reasons if o else (), o.last_error if o else None))
+    return found
+
+
+def _train(dataset: Path, run_dir: Path, size: DemoSize, tick: Tick) -> Path:
+    from training.config import TrainConfig
+    from training.trainer import train
+
+    cfg = TrainConfig(manifest=str(dataset), run_dir=str(run_dir), steps=size.steps, arch="resnet18",
+                      pretrained=False, crop=size.crop, input_size=size.input_size,
+                      batch_size=size.batch_size, schedule="cosine", checkpoint_every=size.steps,
+                      log_every=max(1, size.steps // 10), val_every=size.steps, workers=0, seed=0,
+                      device="cpu", cache_dir=str(run_dir.parent / "pixel-cache"))
+    return train(cfg, tick=tick, warn=lambda _msg: None).run_dir
+
+
+def _evaluate(run_dir: Path, size: DemoSize, tick: Tick):  # type: ignore[no-untyped-def]
+    from training.config import EvalConfig
+    from training.evaluate import evaluate
+
+    crops = tuple(c for c in (32, 64, 128, 192) if c <= size.eval_crop)
+    cfg = EvalConfig(crop_size=size.eval_crop, tta=size.tta, curves=True, crop_sizes=crops,
+                     device="cpu")
+    return evaluate(run_dir, cfg, tick)

@@ -1,0 +1,46 @@
+"""`camid demo --quick`: the README's main job, end to end, on a fresh data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CAMID = Path(sys.executable).with_name("camid")
+
+
+@pytest.mark.slow
+def test_quick_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMID_")}
+    out = subprocess.run([str(CAMID), "--data-dir", str(tmp_path), "demo", "--quick"], env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    root = tmp_path / "demo"
+    summary = json.loads((root / "demo-summary.json").read_text())
+    assert summary["accepted"] == 120  # 6 cameras x 20 originals, every one accepted
+    assert all(d["ok"] for d in summary["decoys"]), summary["decoys"]
+    assert {d["file"].split("_")[1] for d in summary["decoys"]} == {
+        "edited", "lowq", "resized", "wrongcam", "truncated"}
+    assert summary["weighted_accuracy"] > 1.5 * summary["chance_accuracy"]
+    for key in ("rejected_by_reason", "elapsed_s", "dataset_dir", "run_dir"):
+        assert key in summary
+    assert (root / "demo-report.md").exists()
+    assert (Path(summary["run_dir"]) / "metrics.json").exists()
+    again = subprocess.run([str(CAMID), "--data-dir", str(tmp_path), "demo", "--help"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0
+
+
+def test_demo_refuses_to_wipe_a_foreign_directory(tmp_path: Path) -> None:
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "precious.txt").write_text("keep me")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMID_")}
+    out = subprocess.run([str(CAMID), "--data-dir", str(tmp_path), "demo", "--quick"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "not a camid demo directory" in out.stderr
+    assert (tmp_path / "demo" / "precious.txt").exists()
