@@ -11,6 +11,7 @@ machines see the same catalog and storage.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -21,11 +22,36 @@ from pipeline.settings import Settings, resolve_settings
 
 Source = Literal["flickr", "wikimedia", "reviews", "dir"]
 Positive = Annotated[int, Field(ge=1)]
-NETWORK_RETRIES = {"retries": 3, "retry_delay_seconds": [10, 60, 300], "retry_jitter_factor": 0.5}
+
+
+def _transient(task: object, task_run: object, state: object) -> bool:
+    """Retry network trouble, never a user's mistake (a missing key or contact, a bad option):
+    those are ``CamidError``s other than a source's own ``SourceError``."""
+    from pipeline.errors import CamidError
+    from scrapers.base import SourceError
+
+    try:
+        state.result()  # type: ignore[attr-defined]
+    except SourceError:
+        return True
+    except CamidError:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+NETWORK_RETRIES = {"retries": 3, "retry_delay_seconds": [10, 60, 300], "retry_jitter_factor": 0.5,
+                   "retry_condition_fn": _transient}
 
 
 def _settings(data_dir: str | None, catalog: str | None) -> Settings:
     return resolve_settings(data_dir=data_dir, catalog=catalog)
+
+
+def _contact(contact: str | None) -> str | None:
+    """The User-Agent contact: the parameter, else the serving process's ``CAMID_CONTACT``."""
+    return contact or os.environ.get("CAMID_CONTACT") or None
 
 
 @task(name="scrape-source", **NETWORK_RETRIES)
@@ -51,7 +77,7 @@ def scrape_flow(source: Source = "wikimedia", cameras: list[str] | None = None,
                 data_dir: str | None = None, catalog: str | None = None) -> dict[str, object]:
     """Find candidates on a source for the registry's cameras (all of them by default)."""
     settings = _settings(data_dir, catalog)
-    result = scrape_task(settings, source, cameras or [], limit, endpoint, contact)
+    result = scrape_task(settings, source, cameras or [], limit, endpoint, _contact(contact))
     print(f"{source}: {result}")
     _publish_stats(settings, "scrape")
     return result
@@ -85,7 +111,7 @@ def download_flow(limit: Positive | None = None, concurrency: Positive = 16, con
                   catalog: str | None = None) -> dict[str, object]:
     """Fetch due candidates into content-addressed storage (resumable; safe to run repeatedly)."""
     settings = _settings(data_dir, catalog)
-    result = download_task(settings, limit, concurrency, contact, loopback_unlimited)
+    result = download_task(settings, limit, concurrency, _contact(contact), loopback_unlimited)
     print(f"download: {result}")
     return result
 
