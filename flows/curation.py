@@ -22,7 +22,7 @@ from flows.progress import Tick
 from pipeline.dedup import cluster_near_duplicates, perceptual_hash
 from pipeline.errors import CamidError
 from pipeline.facts import READER_VERSION, facts_hash, read_facts
-from pipeline.manifest import write_manifest
+from pipeline.manifest import atomic_write, write_manifest
 from pipeline.policy import Policy
 from pipeline.records import (
     ExportItem,
@@ -138,9 +138,7 @@ def _write_attribution(path: Path, name: str, items: Sequence[ExportItem]) -> No
         lines += [f"- `{it.sha256[:16]}` ({it.label}) by {it.uploader or 'unknown author'}, "
                   f"{it.source}: {it.attribution_url or 'no source URL'}" for it in group]
         lines.append("")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, "\n".join(lines))
 
 
 def _progress(items: Sequence[T], stage: str, tick: Tick) -> Iterator[tuple[int, list[T]]]:

@@ -75,7 +75,7 @@ def write_manifest(
     directory.mkdir(parents=True, exist_ok=True)
     texts = {split: rows_to_csv(rows) for split, rows in (("train", train), ("val", val))}
     for split, text in texts.items():
-        _atomic_write(directory / f"{split}.csv", text)
+        atomic_write(directory / f"{split}.csv", text)
     counts = {split: dict(sorted(Counter(r.label for r in rows).items())) for split, rows in
               (("train", train), ("val", val))}
     doc = {
@@ -91,7 +91,7 @@ def write_manifest(
     }
     doc = {**(extra or {}), **doc}
     target = directory / "manifest.json"
-    _atomic_write(target, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    atomic_write(target, json.dumps(doc, indent=2, sort_keys=True) + "\n")
     return target
 
 
@@ -147,7 +147,7 @@ def _read_text(path: Path) -> str:
         raise CamidError(f"{path}: unreadable: {exc}") from None
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     """Write beside the target and rename over it, so readers never see half a file."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "w", encoding="utf-8", newline="") as fh:

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.manifest import atomic_write
+
 
 @dataclass(frozen=True, slots=True)
 class DecoyOutcome:
@@ -94,9 +96,8 @@ def write_report(summary: DemoSummary, plots: Sequence[Path]) -> Path:
     return _write(summary.data_dir / "demo-report.md", "\n".join(lines) + "\n")
 
 
+
 def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, text)
     return path
