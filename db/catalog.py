@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from datetime import datetime
-from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, exc, func, select, update
@@ -20,6 +19,7 @@ from db import stats as stats_queries
 from db.engine import make_engine
 from db.migrate import upgrade
 from db.models import CandidateRow, ExportRow, ImageRow, VerdictReasonRow, VerdictRow
+from pipeline.batching import batched
 from pipeline.errors import ConfigError
 from pipeline.records import (
     Candidate,
@@ -88,7 +88,7 @@ class Catalog:
         stmt = stmt.returning(table.c.id)
         inserted = 0
         with self.engine.begin() as conn:
-            for batch in _batched((asdict(c) for c in candidates), BATCH):
+            for batch in batched((asdict(c) for c in candidates), BATCH):
                 inserted += len(conn.execute(stmt, batch).all())
         return inserted
 
@@ -313,9 +313,3 @@ _SET_VERDICT_STATUS = (
 
 def _status_of(verdict: Verdict) -> CandidateStatus:
     return CandidateStatus.ACCEPTED if verdict.accepted else CandidateStatus.REJECTED
-
-
-def _batched(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    it = iter(items)
-    while batch := list(islice(it, size)):
-        yield batch

@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
 from db import Catalog
 from flows.progress import Tick
+from pipeline.batching import batched
 from pipeline.dedup import cluster_near_duplicates, perceptual_hash
 from pipeline.errors import CamidError
 from pipeline.facts import READER_VERSION, facts_hash, read_facts
@@ -144,16 +144,10 @@ def _write_attribution(path: Path, name: str, items: Sequence[ExportItem]) -> No
 def _progress(items: Sequence[T], stage: str, tick: Tick) -> Iterator[tuple[int, list[T]]]:
     done = 0
     tick(stage, 0, len(items))
-    for batch in _batches(items, BATCH):
+    for batch in batched(items, BATCH):
         yield done, batch
         done += len(batch)
         tick(stage, done, len(items))
-
-
-def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    it = iter(items)
-    while batch := list(islice(it, size)):
-        yield batch
 
 
 def _no_tick(stage: str, done: int, total: int) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-Tick = Callable[[str, int, int], None]
+from pipeline.records import Tick
+
+__all__ = ["Tick", "progress_ticker"]
+
 
 
 @contextmanager

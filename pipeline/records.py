@@ -7,9 +7,13 @@ field renamed in one place fails loudly everywhere (ruff, tests) rather than sil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+
+# progress callback every long stage takes: (stage name, items done, items in all)
+Tick = Callable[[str, int, int], None]
 
 
 class Reason(StrEnum):

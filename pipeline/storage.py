@@ -7,20 +7,7 @@ paths relative to the data directory, so a data directory can be moved or mounte
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-
-BLOCK = 1 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class StoredFile:
-    sha256: str
-    relpath: str
-    bytes: int
 
 
 def content_relpath(sha256: str) -> str:
@@ -34,28 +21,3 @@ def resolve(data_dir: Path, stored_path: str) -> Path:
     """The absolute path of a stored file (catalog paths are relative to the data dir)."""
     path = Path(stored_path)
     return path if path.is_absolute() else data_dir / path
-
-
-def store_local_file(src: Path, data_dir: Path) -> StoredFile:
-    """Copy ``src`` into storage (hashing while copying), atomically; idempotent."""
-    images = data_dir / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    digest, size = hashlib.sha256(), 0
-    fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=images)
-    try:
-        with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
-            while block := fin.read(BLOCK):
-                digest.update(block)
-                fout.write(block)
-                size += len(block)
-            fout.flush()
-            os.fsync(fout.fileno())
-        relpath = content_relpath(digest.hexdigest())
-        target = data_dir / relpath
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return StoredFile(digest.hexdigest(), relpath, size)
-

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,25 @@ from pipeline.manifest import read_manifest
 from pipeline.policy import load_policy
 from pipeline.records import Candidate, CandidateKey, CandidateStatus, Download
 from pipeline.registry_load import load_registry
-from pipeline.storage import store_local_file
+from pipeline.storage import content_relpath
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    sha256: str
+    relpath: str
+    bytes: int
+
+
+def store_local_file(src: Path, data: Path) -> StoredFile:
+    """Put a file into content-addressed storage as the downloader would (tests skip the HTTP)."""
+    content = src.read_bytes()
+    sha = hashlib.sha256(content).hexdigest()
+    target = data / content_relpath(sha)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+    return StoredFile(sha, content_relpath(sha), len(content))
+
 
 REGISTRY = """
 [cameras.Cam-A]

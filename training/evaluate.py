@@ -13,7 +13,6 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from pipeline.errors import CamidError
 from pipeline.manifest import read_manifest
+from pipeline.records import Tick
 from training import plots
 from training.alterations import CHALLENGE_OPS, UNALTERED, Alteration, altered_crop, tta_views
 from training.config import EvalConfig
@@ -29,7 +29,6 @@ from training.imageio import decode_rgb
 from training.inference import LoadedModel, averaged, load_run
 from training.rundir import atomic_write_text
 
-Tick = Callable[[str, int, int], None]
 WEIGHT_UNALTERED = 0.7
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +25,9 @@ from typing import Protocol
 import numpy as np
 
 from pipeline.errors import CamidError
+from pipeline.records import Tick
 from training.imageio import decode_rgb, image_size
 
-Tick = Callable[[str, int, int], None]
 CACHE_VERSION = "v1"
 
 

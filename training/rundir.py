@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from pipeline.errors import CamidError
+from pipeline.manifest import atomic_write
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +96,8 @@ METRIC_COLUMNS = tuple(f.name for f in fields(MetricRow))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """The manifest format's atomic writer (write beside, fsync, rename), for run-dir files."""
+    atomic_write(path, text)
 
 
 def atomic_save(path: Path, obj: object) -> None:

@@ -9,7 +9,6 @@ settings that would change that result is refused (``config.differences``).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from torch import nn
 
 from pipeline.errors import CamidError
 from pipeline.manifest import Manifest, read_manifest
+from pipeline.records import Tick
 from training.config import TrainConfig, config_to_json, differences, load_train_config
 from training.data import LabelledImages, check_sizes, split_of
 from training.distributed import World, barrier
@@ -29,8 +29,6 @@ from training.imageio import camera_key, exif_camera
 from training.models import Warn, architectures, build_model
 from training.pixelcache import PixelCache, PixelSource, source_for
 from training.rundir import MetricRow, RunFiles, RunInfo, atomic_write_text, load_checkpoint, write_info
-
-Tick = Callable[[str, int, int], None]
 
 
 @dataclass
