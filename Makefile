@@ -15,14 +15,14 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 # Prefect's ephemeral server starts slowly on a busy 2-core CI machine
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup postgres demo test lint bench clean
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "pip==$(PIP_VERSION)" $(QUIET_PIP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,postgres,dask]' $(QUIET_PIP)
 	touch $@
 
 demo: setup
@@ -31,14 +31,27 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check .
 
-test: lint
-	$(BIN)/python -m pytest -q
+# The catalog tests also run on PostgreSQL: each run starts its own throwaway server on loopback
+# from Debian's postgresql package (tests/pgserver.py), which this installs when it is missing.
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's postgresql (for the PostgreSQL catalog tests)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends postgresql >/dev/null 2>&1 \
+	    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends postgresql >/dev/null; }; \
+	else echo "PostgreSQL's server is missing: install Debian's postgresql (apt-get install postgresql)" >&2; \
+	  exit 1; fi
+
+test: lint postgres
+	CAMID_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python bench/stats.py
 	$(BIN)/python bench/curate.py
 	$(BIN)/python bench/download.py
 	$(BIN)/python bench/loader.py
+	$(BIN)/python bench/claims.py
 
 clean:
 	rm -rf $(VENV) camid-data bench-data

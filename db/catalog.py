@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, exc, func, select, update
 
 from db import curation, queue
 from db import stats as stats_queries
+from db.catalog_queue import QueueMethods
 from db.engine import make_engine
 from db.migrate import upgrade
 from db.models import CandidateRow, ExportRow, ImageRow, VerdictReasonRow, VerdictRow
@@ -31,13 +31,11 @@ from pipeline.records import (
     Download,
     DownloadDeferral,
     DownloadFailure,
-    DownloadTask,
     ExportItem,
     ExportSummary,
     FactsUpdate,
     Judgement,
     PerceptualHash,
-    ScrapeTally,
     StoredFacts,
     StoredImage,
     Verdict,
@@ -46,7 +44,7 @@ from pipeline.records import (
 BATCH = 5_000
 
 
-class Catalog:
+class Catalog(QueueMethods):
     """A handle on one catalog database (SQLite file or any SQLAlchemy URL)."""
 
     def __init__(self, engine: Engine) -> None:
@@ -216,52 +214,22 @@ class Catalog:
         with self.engine.connect() as conn:
             return stats_queries.catalog_stats(conn)
 
-    # ---- download queue and scrape runs (db/queue.py) --------------------------------------------
-
-    def claim_downloads(self, claimer: str, now: datetime, lease_until: datetime,
-                        limit: int) -> list[DownloadTask]:
-        with self.engine.begin() as conn:
-            return queue.claim_due(conn, claimer, now, lease_until, limit)
-
-    def due_count(self, now: datetime) -> int:
-        with self.engine.connect() as conn:
-            return queue.due_count(conn, now)
-
-    def next_retry_at(self) -> datetime | None:
-        with self.engine.connect() as conn:
-            return queue.next_retry_at(conn)
-
-    def live_claimers(self, now: datetime) -> list[str]:
-        with self.engine.connect() as conn:
-            return queue.live_claimers(conn, now)
-
-    def release_claims(self, claimer: str) -> int:
-        with self.engine.begin() as conn:
-            return queue.release_claims(conn, claimer)
+    # ---- download results -----------------------------------------------------------------------
 
     def record_fetch_results(self, downloads: Sequence[Download], failures: Sequence[DownloadFailure],
                              skips: Sequence[CandidateSkip],
                              deferrals: Sequence[DownloadDeferral] = ()) -> None:
-        """Write a batch of downloader results: files linked, failures scheduled, skips noted."""
+        """Write a batch of downloader results: files linked, failures scheduled, skips noted.
+
+        Linking a file ends its candidate's lease; failures, skips and deferrals end theirs too.
+        """
         if downloads:
             self.record_downloads(downloads)
-        with self.engine.begin() as conn:
-            queue.release_keys(conn, [d.key for d in downloads])
-            queue.record_failures(conn, failures)
-            queue.record_skips(conn, skips)
-            queue.record_deferrals(conn, deferrals)
-
-    def start_scrape_run(self, source: str) -> int:
-        with self.engine.begin() as conn:
-            return queue.start_scrape_run(conn, source)
-
-    def save_scrape_run(self, run_id: int, tally: ScrapeTally, finished: bool = False) -> None:
-        with self.engine.begin() as conn:
-            queue.save_scrape_run(conn, run_id, tally, finished)
-
-    def api_calls_since(self, source: str, since: datetime) -> int:
-        with self.engine.connect() as conn:
-            return queue.api_calls_since(conn, source, since)
+        if failures or skips or deferrals:
+            with self.engine.begin() as conn:
+                queue.record_failures(conn, failures)
+                queue.record_skips(conn, skips)
+                queue.record_deferrals(conn, deferrals)
 
     # ---- helpers -------------------------------------------------------------------------------
 
@@ -300,7 +268,8 @@ _LINK_DOWNLOAD = (
     .where(CandidateRow.source == bindparam("k_source"),
            CandidateRow.source_id == bindparam("k_source_id"))
     .values(image_id=bindparam("v_image"), status=CandidateStatus.DOWNLOADED.value,
-            attempts=CandidateRow.attempts + 1, last_error=None, next_attempt_at=None)
+            attempts=CandidateRow.attempts + 1, last_error=None, next_attempt_at=None,
+            claimed_by=None, claimed_until=None)
 )
 
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, or_, select, update
 
 from db.models import CandidateRow, ImageRow, VerdictRow
+from db.queue import skip_locked
 from pipeline.facts_codec import facts_from_json, facts_to_json
 from pipeline.records import ExportItem, FactsUpdate, PerceptualHash, StoredFacts, StoredImage
 
@@ -21,18 +24,51 @@ _SAVE_FACTS = (
             reader_version=bindparam("v_reader"), phash=bindparam("v_phash"),
             width=bindparam("v_width"), height=bindparam("v_height"), make=bindparam("v_make"),
             model=bindparam("v_model"), software=bindparam("v_software"),
-            quality=bindparam("v_quality"))
+            quality=bindparam("v_quality"), claimed_by=None, claimed_until=None)
 )
+
+
+def _needs_facts(reader_version: int) -> Any:
+    return or_(ImageRow.reader_version.is_(None), ImageRow.reader_version != reader_version)
 
 
 def images_needing_facts(conn: Connection, reader_version: int) -> list[StoredImage]:
     """Stored images never read, or read by an older version of the facts reader."""
-    rows = conn.execute(
-        select(ImageRow.sha256, ImageRow.path)
-        .where(or_(ImageRow.reader_version.is_(None), ImageRow.reader_version != reader_version))
-        .order_by(ImageRow.sha256)
-    )
+    rows = conn.execute(select(ImageRow.sha256, ImageRow.path)
+                        .where(_needs_facts(reader_version)).order_by(ImageRow.sha256))
     return [StoredImage(sha, path) for sha, path in rows]
+
+
+def claim_images_needing_facts(conn: Connection, claimer: str, now: datetime,
+                               lease_until: datetime, reader_version: int,
+                               limit: int) -> list[StoredImage]:
+    """Lease up to ``limit`` images to read, so several curators never read one file twice.
+
+    The same lease as the download queue's (``db.queue``): a crashed curator's images come back
+    when its lease ends; saving an image's facts ends its lease.
+    """
+    free = or_(ImageRow.claimed_until.is_(None), ImageRow.claimed_until < now)
+    ids = skip_locked(conn, select(ImageRow.id).where(_needs_facts(reader_version), free)
+                      .limit(limit))
+    stmt = (update(ImageRow).where(ImageRow.id.in_(ids.scalar_subquery()))
+            .values(claimed_by=claimer, claimed_until=lease_until)
+            .returning(ImageRow.sha256, ImageRow.path))
+    return sorted((StoredImage(sha, path) for sha, path in conn.execute(stmt)),
+                  key=lambda image: image.sha256)
+
+
+def live_image_claimers(conn: Connection, now: datetime) -> list[str]:
+    """Curators whose image leases have not ended (the caller decides which are dead)."""
+    stmt = (select(ImageRow.claimed_by).distinct()
+            .where(ImageRow.claimed_by.is_not(None), ImageRow.claimed_until >= now))
+    return [c for (c,) in conn.execute(stmt)]
+
+
+def release_image_claims(conn: Connection, claimer: str) -> int:
+    """End every image lease of ``claimer`` (it stops, or is known to be gone)."""
+    stmt = (update(ImageRow).where(ImageRow.claimed_by == claimer)
+            .values(claimed_by=None, claimed_until=None))
+    return conn.execute(stmt).rowcount
 
 
 def save_facts(conn: Connection, updates: Sequence[FactsUpdate]) -> None:

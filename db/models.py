@@ -106,6 +106,9 @@ class ImageRow(Base):
     facts_hash: Mapped[str | None] = mapped_column(String(64))
     reader_version: Mapped[int | None] = mapped_column(Integer)
     phash: Mapped[str | None] = mapped_column(String(16))
+    # a curator's lease on reading this file's facts (db/curation.py), like the candidates' one
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

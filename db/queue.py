@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, func, or_, select, update
 
 from db.models import CandidateRow, ScrapeRunRow
 from pipeline.records import (
@@ -54,9 +54,7 @@ def claim_due(conn: Connection, claimer: str, now: datetime, lease_until: dateti
         if len(tasks) >= limit:
             break
         # no ORDER BY: the (status, next_attempt_at) index yields rows in a stable order, no sort
-        ids = select(_C.id).where(due, free).limit(limit - len(tasks))
-        if conn.dialect.name == "postgresql":
-            ids = ids.with_for_update(skip_locked=True)
+        ids = skip_locked(conn, select(_C.id).where(due, free).limit(limit - len(tasks)))
         stmt = (update(_C).where(_C.id.in_(ids.scalar_subquery()))
                 .values(claimed_by=claimer, claimed_until=lease_until)
                 .returning(_C.source, _C.source_id, _C.url, _C.expected_sha1, _C.expected_bytes,
@@ -64,6 +62,16 @@ def claim_due(conn: Connection, claimer: str, now: datetime, lease_until: dateti
         tasks += [DownloadTask(CandidateKey(src, sid), url, sha1, size, attempts)
                   for src, sid, url, sha1, size, attempts in conn.execute(stmt)]
     return tasks
+
+
+def skip_locked(conn: Connection, ids: Select[Any]) -> Select[Any]:
+    """On PostgreSQL, lock the selected rows and pass over rows another claimer holds.
+
+    Without it, concurrent claimers would queue on the same first rows; READ COMMITTED then
+    re-checks the lease condition on each row it locks, so no row is claimed twice. SQLite has
+    one writer at a time (the busy timeout makes the others wait), so plain selection is safe.
+    """
+    return ids.with_for_update(skip_locked=True) if conn.dialect.name == "postgresql" else ids
 
 
 def _due(now: datetime) -> tuple[Any, Any]:
@@ -99,12 +107,6 @@ def release_claims(conn: Connection, claimer: str) -> int:
     stmt = (update(_C).where(_C.claimed_by == claimer)
             .values(claimed_by=None, claimed_until=None))
     return conn.execute(stmt).rowcount
-
-
-def release_keys(conn: Connection, keys: Sequence[CandidateKey]) -> None:
-    """End the leases of candidates whose result is recorded."""
-    if keys:
-        conn.execute(_RELEASE, [_key_params(k) for k in keys])
 
 
 def record_failures(conn: Connection, failures: Sequence[DownloadFailure]) -> None:
@@ -156,8 +158,6 @@ def _key_params(key: CandidateKey) -> dict[str, str]:
 
 
 _KEY = (_C.source == bindparam("k_source"), _C.source_id == bindparam("k_source_id"))
-
-_RELEASE = update(_C).where(*_KEY).values(claimed_by=None, claimed_until=None)
 
 _FAIL = (
     update(_C)

@@ -11,8 +11,6 @@ by their hash, so the final state equals that of an uninterrupted run.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -21,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from db import Catalog
 from flows.progress import Tick
+from flows.workers import claimer_id, dead_local_claimers, process_alive
 from pipeline.errors import CamidError
 from pipeline.records import (
     Candidate,
@@ -107,9 +106,13 @@ def _store(catalog: Catalog, items: Sequence[Found], skipped: Counter[str]) -> i
 
 
 def download(catalog: Catalog, config: DownloaderConfig, limit: int | None = None,
-             tick: Tick | None = None, lease: float = 600.0, horizon: float = 10.0) -> DownloadReport:
-    """Fetch due candidates until none is due (or ``limit`` were fetched); see the module doc."""
-    claimer = f"{socket.gethostname()}:{os.getpid()}"
+             tick: Tick | None = None, lease: float = 600.0, horizon: float = 10.0,
+             worker: str | None = None) -> DownloadReport:
+    """Fetch due candidates until none is due (or ``limit`` were fetched); see the module doc.
+
+    ``worker`` tells apart several downloaders inside one process (Dask tasks on one worker).
+    """
+    claimer = claimer_id(worker)
     recover(catalog, config)
     started = time.monotonic()
     feed = _Feed(catalog, claimer, limit, lease, horizon, batch=max(8, config.concurrency))
@@ -124,23 +127,9 @@ def download(catalog: Catalog, config: DownloaderConfig, limit: int | None = Non
 
 def recover(catalog: Catalog, config: DownloaderConfig) -> None:
     """Release the leases and temporary files of downloaders on this host that are gone."""
-    host = socket.gethostname()
-    for claimer in catalog.live_claimers(datetime.now(UTC)):
-        name, _, pid = claimer.rpartition(":")
-        if name == host and pid.isdigit() and (int(pid) == os.getpid() or not process_alive(int(pid))):
-            catalog.release_claims(claimer)
+    for claimer in dead_local_claimers(catalog.live_claimers(datetime.now(UTC))):
+        catalog.release_claims(claimer)
     clean_incoming(config.fetch.data_dir, process_alive)
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id exists (signal 0 checks without sending anything)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _Feed:

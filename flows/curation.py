@@ -13,11 +13,13 @@ import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
 from db import Catalog
 from flows.progress import Tick
+from flows.workers import claimer_id, dead_local_claimers
 from pipeline.batching import batched
 from pipeline.dedup import cluster_near_duplicates, perceptual_hash
 from pipeline.errors import CamidError
@@ -38,6 +40,7 @@ from pipeline.storage import resolve
 from pipeline.verdict import judge
 
 BATCH = 500
+LEASE_S = 600.0  # a batch takes about a second; the lease only matters after a crash
 T = TypeVar("T")
 
 
@@ -64,9 +67,7 @@ def curate(catalog: Catalog, data_dir: Path, registry: Registry, policy: Policy,
            tick: Tick | None = None) -> CurateReport:
     """Read facts of new files, judge what changed, hash accepted files for near-dup clusters."""
     tick = tick or _no_tick
-    todo = catalog.images_needing_facts(READER_VERSION)
-    for _done, batch in _progress(todo, "reading headers", tick):
-        catalog.save_facts([_facts_update(img.sha256, resolve(data_dir, img.path)) for img in batch])
+    read = read_facts_claimed(catalog, data_dir, tick)
     pending = catalog.images_to_judge(policy.hash, registry.hash)
     accepted = rejected = 0
     for _done, batch in _progress(pending, "judging", tick):
@@ -78,8 +79,38 @@ def curate(catalog: Catalog, data_dir: Path, registry: Registry, policy: Policy,
     for _done, batch in _progress(unhashed, "hashing accepted files", tick):
         catalog.save_phashes([PerceptualHash(img.sha256, perceptual_hash(resolve(data_dir, img.path)))
                               for img in batch])
-    return CurateReport(read=len(todo), judged=len(pending), accepted=accepted, rejected=rejected,
+    return CurateReport(read=read, judged=len(pending), accepted=accepted, rejected=rejected,
                         hashed=len(unhashed))
+
+
+def read_facts_claimed(catalog: Catalog, data_dir: Path, tick: Tick | None = None,
+                       worker: str | None = None, lease: float = LEASE_S) -> int:
+    """Read the headers of every stored file whose facts are missing or stale; returns how many.
+
+    Files are claimed a batch at a time, so any number of curators (processes, Dask tasks,
+    machines) can run this on one catalog and no file is read twice; the facts of a batch and
+    the end of its lease are one commit. Claims of dead curators on this host are released
+    first, so a killed run's files are read again at once.
+    """
+    tick = tick or _no_tick
+    claimer = claimer_id(worker)
+    for dead in dead_local_claimers(catalog.live_image_claimers(datetime.now(UTC))):
+        catalog.release_image_claims(dead)
+    total, read = len(catalog.images_needing_facts(READER_VERSION)), 0
+    tick("reading headers", 0, total)
+    try:
+        while True:
+            now = datetime.now(UTC)
+            batch = catalog.claim_fact_reading(claimer, now, now + timedelta(seconds=lease),
+                                               READER_VERSION, BATCH)
+            if not batch:
+                return read
+            catalog.save_facts([_facts_update(img.sha256, resolve(data_dir, img.path))
+                                for img in batch])
+            read += len(batch)
+            tick("reading headers", read, max(total, read))
+    finally:
+        catalog.release_image_claims(claimer)
 
 
 def export(catalog: Catalog, data_dir: Path, name: str, registry: Registry, seed: int,

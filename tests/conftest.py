@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+
+from tests import pgserver
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -16,9 +21,52 @@ SHARED = REPO.parent / "shared"
 REALWORLD = SHARED / "realworld" / "exif-samples"
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A PostgreSQL server for the run, holding a catalog migrated to head as a template.
+
+    ``make test`` installs the server and sets ``CAMID_REQUIRE_POSTGRES=1``, so there a missing
+    server fails the run; a bare ``pytest`` elsewhere skips the PostgreSQL cases instead.
+    """
+    from db.catalog import Catalog
+
+    with ExitStack() as stack:
+        admin = os.environ.get("CAMID_TEST_POSTGRES_URL")
+        if not admin:
+            try:
+                admin = stack.enter_context(pgserver.temporary_server())
+            except pgserver.PostgresUnavailable as err:
+                if os.environ.get("CAMID_REQUIRE_POSTGRES") == "1":
+                    pytest.fail(f"PostgreSQL is required here: {err}")
+                pytest.skip(f"no PostgreSQL: {err}")
+        Catalog.open(pgserver.create_database(admin, "camid_template")).close()
+        yield admin
+
+
 @pytest.fixture
-def catalog_url(tmp_path: Path) -> str:
-    """A fresh SQLite catalog in a temporary directory."""
+def postgres_url(postgres_template: str) -> str:
+    """A fresh, migrated PostgreSQL catalog (a copy of the template database)."""
+    name = f"t{next(_DATABASE_NUMBERS)}"
+    return pgserver.create_database(postgres_template, name, template="camid_template")
+
+
+_DATABASE_NUMBERS = itertools.count(1)
+
+
+@pytest.fixture(params=BACKENDS)
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh catalog, once on SQLite (a file in a temporary directory) and once on PostgreSQL."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path / 'catalog.db'}"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite catalog, for what only concerns SQLite (pragmas, files on disk)."""
     return f"sqlite:///{tmp_path / 'catalog.db'}"
 
 

@@ -23,6 +23,7 @@ from pipeline.records import (
     Verdict,
 )
 from pipeline.summary import stats_to_json
+from tests import pgserver
 
 
 def cand(i: int, source: str = "flickr", camera: str = "iPhone-6", licence: str = "CC BY 2.0"):
@@ -30,24 +31,37 @@ def cand(i: int, source: str = "flickr", camera: str = "iPhone-6", licence: str 
                      camera=camera, licence=licence, author=f"user{i % 3}")
 
 
+def _check_schema_at_head(catalog: Catalog) -> None:
+    assert current_revision(catalog.engine) == HEAD
+    names = set(sa_inspect(catalog.engine).get_table_names())
+    assert {"candidates", "images", "verdicts", "verdict_reasons", "exports",
+            "alembic_version"} <= names
+    with catalog.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == [], f"models and migrations disagree: {diff}"
+
+
 def test_migration_from_an_empty_database(tmp_path: Path) -> None:
     path = tmp_path / "new" / "catalog.db"  # parent directory does not exist yet
     with Catalog.open(f"sqlite:///{path}") as catalog:
+        _check_schema_at_head(catalog)
+
+
+def test_migration_from_an_empty_postgresql_database(postgres_template: str) -> None:
+    """The same migrations build the same schema on PostgreSQL (not from the template copy)."""
+    url = pgserver.create_database(postgres_template, "empty_migrated")
+    with Catalog.open(url) as catalog:
+        _check_schema_at_head(catalog)
+    with Catalog.open(url) as catalog:  # reopening at head is a no-op
         assert current_revision(catalog.engine) == HEAD
-        names = set(sa_inspect(catalog.engine).get_table_names())
-        assert {"candidates", "images", "verdicts", "verdict_reasons", "exports",
-                "alembic_version"} <= names
-        with catalog.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-        assert diff == [], f"models and migrations disagree: {diff}"
 
 
 def test_head_constant_is_the_newest_migration_script() -> None:
     assert script_head() == HEAD
 
 
-def test_sqlite_pragmas_wal_and_foreign_keys(catalog_url: str) -> None:
-    with Catalog.open(catalog_url) as catalog, catalog.engine.connect() as conn:
+def test_sqlite_pragmas_wal_and_foreign_keys(sqlite_url: str) -> None:
+    with Catalog.open(sqlite_url) as catalog, catalog.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 

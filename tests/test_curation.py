@@ -71,13 +71,13 @@ def jpeg(make: str, model: str, size: tuple[int, int], seed: int, quality: int =
 
 
 @pytest.fixture
-def world(tmp_path: Path):
+def world(tmp_path: Path, catalog_url: str):
     """A data dir with a catalog, a two-camera registry and helper to add downloaded files."""
     reg_path = tmp_path / "cams.toml"
     reg_path.write_text(REGISTRY)
     registry = load_registry(reg_path)
     data = tmp_path / "data"
-    catalog = Catalog.open(f"sqlite:///{data / 'catalog.db'}")
+    catalog = Catalog.open(catalog_url)
 
     def add(name: str, content: bytes, author: str, camera: str = "Cam-A", source: str = "flickr") -> str:
         src = tmp_path / f"{name}.jpg"

@@ -76,26 +76,29 @@ def test_every_fault_ends_recorded_and_no_corrupt_file_is_stored(tmp_path: Path,
     files = {name: camera_jpeg(i) for i, name in enumerate(["ok1", "ok2", *FAULTS])}
     files["dup"] = files["ok1"]  # same bytes under another URL: stored once
     host = FileHost(files, FAULTS)
-    refusing = FileHost({"r429": camera_jpeg(90), "rdate": camera_jpeg(91)},
-                        {"r429": ["429:120"], "rdate": ["429-date:300"]})
+    # two refusing hosts: a host that said "wait" defers its other URLs, in whatever claim order
+    refusing = FileHost({"r429": camera_jpeg(90)}, {"r429": ["429:120"]})
+    refusing_date = FileHost({"rdate": camera_jpeg(91)}, {"rdate": ["429-date:300"]})
     with Loopback(host.app()) as server, Loopback(refusing.app()) as other, \
-            Catalog.open(catalog_url) as catalog:
+            Loopback(refusing_date.app()) as third, Catalog.open(catalog_url) as catalog:
         catalog.add_candidates(
             [Candidate("dir", n, server.url(f"/img/{n}"), expected_sha1=_sha1(files["ok2"]) if n == "ok2"
                        else None) for n in files]
             + [Candidate("flickr", "dup", server.url("/img/dup"))]
-            + [Candidate("dir", n, other.url(f"/img/{n}")) for n in ("r429", "rdate")]
+            + [Candidate("dir", "r429", other.url("/img/r429")),
+               Candidate("dir", "rdate", third.url("/img/rdate"))]
             + [Candidate("dir", "badsha", server.url("/img/ok1"), expected_sha1="0" * 40)])
-        cfg = config(tmp_path, server.host, other.host, read_timeout=0.3, max_attempts=2)
+        cfg = config(tmp_path, server.host, other.host, third.host, read_timeout=0.3, max_attempts=2)
         started = datetime.now(UTC)
         report = download(catalog, cfg, horizon=0.0)
         first = rows(catalog)
         host.heal("slow", "noeoi")
         refusing.heal()
+        refusing_date.heal()
         make_due(catalog)
         download(catalog, cfg, horizon=0.0)
         second = rows(catalog)
-        peaks = server.meter.peak | other.meter.peak
+        peaks = server.meter.peak | other.meter.peak | third.meter.peak
 
     status = {k: v[0] for k, v in second.items()}
     for name in ("ok1", "ok2", "dup", "reset", "truncated", "s503", "r429", "rdate", "html200", "htmljpeg"):
@@ -119,7 +122,7 @@ def test_every_fault_ends_recorded_and_no_corrupt_file_is_stored(tmp_path: Path,
     # attempts used up on a fault that never clears: permanent, with the reason kept
     assert status["slow"] == "failed" and second["slow"][4] is None and "timed out" in second["slow"][2]
     assert second["ok1"][5] == second["dup"][5], "one image found twice is stored once"
-    fetched = {**files, **refusing.files}
+    fetched = {**files, **refusing.files, **refusing_date.files}
     expected = {hashlib.sha256(fetched[n]).hexdigest() + ".jpg" for n, st in status.items()
                 if st == "downloaded"}
     assert set(stored_files(tmp_path)) == expected  # nothing else: no partial or rejected body
