@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, exc, func, select,
 from db import curation, queue
 from db import stats as stats_queries
 from db.catalog_queue import QueueMethods
-from db.engine import make_engine
+from db.engine import make_engine, one_writer_at_a_time
 from db.migrate import upgrade
 from db.models import CandidateRow, ExportRow, ImageRow, VerdictReasonRow, VerdictRow
 from pipeline.batching import batched
@@ -61,7 +61,8 @@ class Catalog(QueueMethods):
             upgrade(engine)
         except exc.OperationalError as err:
             safe = engine.url.render_as_string(hide_password=True)
-            raise ConfigError(f"cannot open catalog {safe}: {err.orig}") from None
+            detail = " ".join(str(err.orig).split())  # libpq's messages span lines
+            raise ConfigError(f"cannot open catalog {safe}: {detail}") from None
         return cls(engine)
 
     def close(self) -> None:
@@ -144,6 +145,7 @@ class Catalog(QueueMethods):
         """Batch form of ``record_verdict``: one transaction."""
         verdicts = [(j.sha256, j.verdict, j.facts_hash) for j in judgements]
         with self.engine.begin() as conn:
+            one_writer_at_a_time(conn, "verdicts")
             ids = _image_ids(conn, [sha for sha, _, _ in verdicts])
             missing = [sha for sha, _, _ in verdicts if sha not in ids]
             if missing:
@@ -201,6 +203,7 @@ class Catalog(QueueMethods):
     def record_export(self, name: str, path: str, manifest: ExportSummary) -> None:
         """Remember an export (replacing an older one of the same name)."""
         with self.engine.begin() as conn:
+            one_writer_at_a_time(conn, "exports")
             conn.execute(delete(ExportRow).where(ExportRow.name == name))
             conn.execute(ExportRow.__table__.insert(), {
                 "name": name, "path": path, "rows_sha256": manifest.rows_sha256,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 
 from pipeline.errors import ConfigError
@@ -45,3 +46,16 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def one_writer_at_a_time(conn: Connection, topic: str) -> None:
+    """Serialise transactions on ``topic`` across processes until this transaction ends.
+
+    For writes that replace rows (delete, then insert under a unique key): two PostgreSQL
+    transactions doing that at once would both find nothing to delete and one would fail on the
+    unique key. A transaction-scoped advisory lock makes the second wait, then replace the
+    first's rows. SQLite already allows one writer at a time.
+    """
+    if conn.dialect.name == "postgresql":
+        key = zlib.crc32(topic.encode()) - 2**31  # a signed 32-bit key, stable across processes
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

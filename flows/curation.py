@@ -65,22 +65,44 @@ class ExportReport:
 
 def curate(catalog: Catalog, data_dir: Path, registry: Registry, policy: Policy,
            tick: Tick | None = None) -> CurateReport:
-    """Read facts of new files, judge what changed, hash accepted files for near-dup clusters."""
+    """Read facts of new files, judge what changed, hash accepted files for near-dup clusters.
+
+    The three steps are also run apart (``flows.fanout``): reading and hashing on many workers,
+    judging, which only looks at stored facts, once.
+    """
     tick = tick or _no_tick
     read = read_facts_claimed(catalog, data_dir, tick)
+    judged, accepted = judge_pending(catalog, registry, policy, tick)
+    hashed = hash_accepted(catalog, data_dir, tick)
+    return CurateReport(read=read, judged=judged, accepted=accepted, rejected=judged - accepted,
+                        hashed=hashed)
+
+
+def judge_pending(catalog: Catalog, registry: Registry, policy: Policy,
+                  tick: Tick | None = None) -> tuple[int, int]:
+    """Judge every image whose verdict is missing or stale; returns (judged, accepted)."""
     pending = catalog.images_to_judge(policy.hash, registry.hash)
-    accepted = rejected = 0
-    for _done, batch in _progress(pending, "judging", tick):
+    accepted = 0
+    for _done, batch in _progress(pending, "judging", tick or _no_tick):
         judgements = [Judgement(s.sha256, judge(s.facts, registry, policy), s.facts_hash) for s in batch]
         catalog.record_verdicts(judgements)
         accepted += sum(j.verdict.accepted for j in judgements)
-        rejected += sum(not j.verdict.accepted for j in judgements)
-    unhashed = catalog.accepted_without_phash()
-    for _done, batch in _progress(unhashed, "hashing accepted files", tick):
+    return len(pending), accepted
+
+
+def hash_accepted(catalog: Catalog, data_dir: Path, tick: Tick | None = None,
+                  shard: int = 0, shards: int = 1) -> int:
+    """Perceptual hashes of accepted files not hashed yet; returns how many were hashed.
+
+    ``shard`` of ``shards`` takes only the files whose SHA-256 falls in its share, so workers
+    given distinct shards split the decoding (the costly part) without claims.
+    """
+    unhashed = [img for img in catalog.accepted_without_phash()
+                if int(img.sha256[:8], 16) % shards == shard]
+    for _done, batch in _progress(unhashed, "hashing accepted files", tick or _no_tick):
         catalog.save_phashes([PerceptualHash(img.sha256, perceptual_hash(resolve(data_dir, img.path)))
                               for img in batch])
-    return CurateReport(read=read, judged=len(pending), accepted=accepted, rejected=rejected,
-                        hashed=len(unhashed))
+    return len(unhashed)
 
 
 def read_facts_claimed(catalog: Catalog, data_dir: Path, tick: Tick | None = None,

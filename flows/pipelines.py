@@ -85,33 +85,48 @@ def scrape_flow(source: Source = "wikimedia", cameras: list[str] | None = None,
 
 @task(name="download-pending", **NETWORK_RETRIES)
 def download_task(settings: Settings, limit: int | None, concurrency: int, contact: str | None,
-                  loopback_unlimited: bool) -> dict[str, object]:
+                  loopback_unlimited: bool, worker: str | None = None,
+                  downloaders: int = 1) -> dict[str, object]:
+    """One downloader; ``worker`` names it among ``downloaders`` that share the host limits."""
     import math
 
     from db import Catalog
     from flows.acquire import download
+    from flows.workers import claimer_id
     from scrapers.base import user_agent
     from scrapers.download import DownloaderConfig
     from scrapers.fetch import FetchOptions
-    from scrapers.limits import DEFAULT_POLICIES, HostPolicy
+    from scrapers.limits import DEFAULT_POLICIES, HostPolicy, share_policies
 
-    policies = DEFAULT_POLICIES
+    policies = share_policies(DEFAULT_POLICIES, downloaders)
     if loopback_unlimited:
         policies = (HostPolicy("127.0.0.1*", concurrency, math.inf, concurrency), *policies)
     config = DownloaderConfig(FetchOptions(settings.data_dir), concurrency, policies, user_agent(contact))
     with Catalog.open(settings.catalog_url) as catalog:
-        report = download(catalog, config, limit)
+        report = download(catalog, config, limit, worker=worker)
     return {"stored": report.stored, "bytes": report.bytes, "failed": report.failed,
-            "gave_up": report.gave_up, "skipped": report.skipped}
+            "gave_up": report.gave_up, "skipped": report.skipped, "worker": claimer_id(worker)}
 
 
 @flow(name="download", log_prints=True)
 def download_flow(limit: Positive | None = None, concurrency: Positive = 16, contact: str | None = None,
                   loopback_unlimited: bool = False, data_dir: str | None = None,
-                  catalog: str | None = None) -> dict[str, object]:
-    """Fetch due candidates into content-addressed storage (resumable; safe to run repeatedly)."""
+                  catalog: str | None = None, cluster: str | None = None,
+                  workers: Positive | None = None) -> dict[str, object]:
+    """Fetch due candidates into content-addressed storage (resumable; safe to run repeatedly).
+
+    With ``cluster`` (a Dask scheduler address) or ``workers`` > 1, downloaders run as Dask
+    tasks (``workers`` of them, else one per thread of the cluster; on a temporary local cluster
+    when no address is given), sharing the queue through catalog claims and the host limits.
+    """
     settings = _settings(data_dir, catalog)
-    result = download_task(settings, limit, concurrency, _contact(contact), loopback_unlimited)
+    if cluster or (workers or 1) > 1:
+        from flows.fanout import download_on_dask
+
+        result = download_on_dask(settings, cluster, workers, limit, concurrency, _contact(contact),
+                                  loopback_unlimited)
+    else:
+        result = download_task(settings, limit, concurrency, _contact(contact), loopback_unlimited)
     print(f"download: {result}")
     return result
 
@@ -119,8 +134,13 @@ def download_flow(limit: Positive | None = None, concurrency: Positive = 16, con
 @flow(name="curate", log_prints=True)
 def curate_flow(dataset: str = "default", val_per_class: Positive = 100, seed: int = 0,
                 policy: str | None = None, data_dir: str | None = None,
-                catalog: str | None = None) -> str:
-    """Judge downloaded files, then export the dataset manifest ``datasets/<dataset>``."""
+                catalog: str | None = None, cluster: str | None = None,
+                workers: Positive | None = None) -> str:
+    """Judge downloaded files, then export the dataset manifest ``datasets/<dataset>``.
+
+    With ``cluster`` or ``workers`` > 1, reading headers and hashing accepted files fan out
+    over Dask workers; judging and the export run here, once.
+    """
     from db import Catalog
     from flows.artifacts import publish_manifest
     from flows.curation import curate, export
@@ -129,8 +149,13 @@ def curate_flow(dataset: str = "default", val_per_class: Positive = 100, seed: i
 
     settings = _settings(data_dir, catalog)
     registry = load_registry(settings.registry_path)
+    chosen = load_policy(policy)
+    if cluster or (workers or 1) > 1:
+        from flows.fanout import curate_on_dask
+
+        print(f"curate on Dask: {curate_on_dask(settings, cluster, workers, policy)}")
     with Catalog.open(settings.catalog_url) as cat:
-        report = curate(cat, settings.data_dir, registry, load_policy(policy))
+        report = curate(cat, settings.data_dir, registry, chosen)  # after a fan-out: what is left
         print(f"curate: {report}")
         exported = export(cat, settings.data_dir, dataset, registry, seed, val_per_class, None)
     _publish_stats(settings, "curate")

@@ -8,7 +8,7 @@ along, never re-derived from the current directory deep inside a stage.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 DEFAULT_DATA_DIR = "camid-data"
@@ -37,3 +37,16 @@ def resolve_settings(
     url = catalog or os.environ.get("CAMID_CATALOG") or f"sqlite:///{root / 'catalog.db'}"
     reg = registry or os.environ.get("CAMID_REGISTRY") or None
     return Settings(data_dir=root, catalog_url=url, registry_path=str(reg) if reg else None)
+
+
+def for_workers(settings: Settings) -> Settings:
+    """The same settings with absolute paths, for workers that start in another directory.
+
+    Workers on other machines see the data only where these paths are shared (the same
+    mount point everywhere); a relative SQLite path would name a different file per worker.
+    """
+    url = settings.catalog_url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        url = prefix + str(Path(url[len(prefix):]).resolve())
+    return replace(settings, data_dir=settings.data_dir.resolve(), catalog_url=url)

@@ -51,6 +51,15 @@ def policy_for(host: str, port: int | None, policies: Sequence[HostPolicy]) -> H
     return DEFAULT_POLICIES[-1]
 
 
+def share_policies(policies: Sequence[HostPolicy], downloaders: int) -> tuple[HostPolicy, ...]:
+    """Each of ``downloaders`` parallel downloaders' part of the limits, so together they stay
+    as polite to a host as one downloader would be (at least one request at a time each)."""
+    if downloaders <= 1:
+        return tuple(policies)
+    return tuple(HostPolicy(p.pattern, max(1, p.concurrency // downloaders), p.rate / downloaders,
+                            max(1, p.burst // downloaders)) for p in policies)
+
+
 def parse_host_limit(text: str) -> HostPolicy:
     """``PATTERN=CONCURRENCY[:RATE]`` from the command line (RATE ``inf`` lifts the rate)."""
     pattern, sep, rest = text.partition("=")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,11 +50,20 @@ def seed_images(url: str, n: int) -> None:
 
 def run_claimers(url: str, kind: str, workers: int, batch: int, out: Path) -> ClaimRun:
     """Start ``workers`` processes claiming ``kind`` rows ("downloads" or "facts") at once."""
-    ctx = mp.get_context("spawn")
-    ready, go = ctx.Barrier(workers + 1), ctx.Event()
     files = [out / f"claimer-{kind}-{w}.txt" for w in range(workers)]
-    procs = [ctx.Process(target=_worker, args=(url, kind, f"w{w}", batch, str(files[w]), ready, go))
-             for w in range(workers)]
+    seconds = start_together(_claimer, [(url, kind, f"w{w}", batch, str(files[w]))
+                                        for w in range(workers)])
+    return ClaimRun(tuple(tuple(f.read_text().split()) for f in files), seconds)
+
+
+def start_together(target: Callable[..., None], args: list[tuple[object, ...]]) -> float:
+    """Run ``target(*a, ready, go)`` in one process per ``a``, released at one signal.
+
+    Returns the wall time from the signal to the last exit; a process that fails fails the run.
+    """
+    ctx = mp.get_context("spawn")
+    ready, go = ctx.Barrier(len(args) + 1), ctx.Event()
+    procs = [ctx.Process(target=target, args=(*a, ready, go)) for a in args]
     for proc in procs:
         proc.start()
     ready.wait(timeout=120)
@@ -63,13 +73,24 @@ def run_claimers(url: str, kind: str, workers: int, batch: int, out: Path) -> Cl
         proc.join(timeout=600)
     seconds = time.perf_counter() - started
     codes = [proc.exitcode for proc in procs]
-    if codes != [0] * workers:
-        raise RuntimeError(f"claimer processes failed: exit codes {codes}")
-    handled = tuple(tuple(f.read_text().split()) for f in files)
-    return ClaimRun(handled, seconds)
+    if codes != [0] * len(procs):
+        raise RuntimeError(f"worker processes failed: exit codes {codes}")
+    return seconds
 
 
-def _worker(url: str, kind: str, name: str, batch: int, out: str, ready, go) -> None:  # type: ignore[no-untyped-def]
+def curator(url: str, data_dir: str, registry: str, ready, go) -> None:  # type: ignore[no-untyped-def]
+    """A whole ``camid curate`` (read, judge, hash) on a catalog other curators share."""
+    from flows.curation import curate
+    from pipeline.policy import load_policy
+    from pipeline.registry_load import load_registry
+
+    with Catalog.open(url) as catalog:
+        ready.wait(timeout=120)
+        go.wait(timeout=120)
+        curate(catalog, Path(data_dir), load_registry(registry), load_policy(None))
+
+
+def _claimer(url: str, kind: str, name: str, batch: int, out: str, ready, go) -> None:  # type: ignore[no-untyped-def]
     with Catalog.open(url) as catalog:
         ready.wait(timeout=120)
         go.wait(timeout=120)

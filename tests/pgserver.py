@@ -59,7 +59,12 @@ def temporary_server(user: str = "camid") -> Iterator[str]:
     run_as = "postgres" if os.geteuid() == 0 else None
     root = Path(tempfile.mkdtemp(prefix="camid-pg-"))
     if run_as:
-        entry = pwd.getpwnam(run_as)
+        try:
+            entry = pwd.getpwnam(run_as)
+        except KeyError:
+            shutil.rmtree(root, ignore_errors=True)
+            raise PostgresUnavailable("PostgreSQL refuses to run as root and there is no "
+                                      "'postgres' user to run it as") from None
         os.chown(root, entry.pw_uid, entry.pw_gid)
     data, port = root / "data", free_port()
     try:

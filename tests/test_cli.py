@@ -59,6 +59,19 @@ def test_global_options_and_environment(tmp_path: Path) -> None:
     assert (tmp_path / "elsewhere.db").exists()
 
 
+def test_stats_on_a_postgresql_catalog(tmp_path: Path, postgres_url: str) -> None:
+    from db import Catalog
+    from pipeline.records import Candidate
+
+    with Catalog.open(postgres_url) as catalog:
+        catalog.add_candidates([Candidate("flickr", str(i), f"https://x.test/{i}", "iPhone-6")
+                                for i in range(3)])
+    out = run("--catalog", postgres_url, "stats", "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["totals"]["candidates"] == 3
+    assert not (tmp_path / "camid-data" / "catalog.db").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "files", "message"),
     [
@@ -67,6 +80,8 @@ def test_global_options_and_environment(tmp_path: Path) -> None:
         (("--registry", "missing.toml", "cameras", "--json"), {}, "registry file not found"),
         (("--catalog", "what://", "stats"), {}, "catalog URL"),
         (("--catalog", "sqlite:////proc/forbidden/x.db", "stats"), {}, "error"),
+        (("--catalog", "postgresql+psycopg://camid@127.0.0.1:1/camid", "stats"), {},
+         "cannot open catalog postgresql+psycopg://camid@127.0.0.1:1/camid"),
         (("export", "x"), {}, "no accepted images in the catalog"),
         (("train", "x"), {}, "x: no manifest.json"),
     ],

@@ -175,3 +175,29 @@ def test_export_needs_current_verdicts(world, tmp_path: Path) -> None:
         export(catalog, data, "ds", load_registry(changed), seed=0, per_class=1, fraction=None)
     with pytest.raises(CamidError, match="invalid dataset name"):
         export(catalog, data, "../escape", registry, seed=0, per_class=1, fraction=None)
+
+
+@pytest.mark.parametrize("judging_only", [False, True], ids=["whole", "judging"])
+def test_several_curators_at_once_leave_one_verdict_per_file(world, tmp_path: Path,
+                                                             judging_only: bool) -> None:
+    """Three whole ``curate`` runs started together on one catalog (processes, as on three
+    machines): no error, every file read and judged, one verdict each, every accepted file hashed."""
+    from sqlalchemy import text
+
+    from flows.curation import read_facts_claimed
+    from tests.claimwork import curator, start_together
+
+    _registry, data, catalog, add = world
+    for i in range(300):
+        add(f"f{i}", jpeg("Acme", "A1", (64, 48), i, quality=97 if i % 3 else 80), f"user{i % 7}")
+    if judging_only:  # facts already read: the three go straight to judging, all at once
+        read_facts_claimed(catalog, data)
+    url = catalog.engine.url.render_as_string(hide_password=False)
+    start_together(curator, [(url, str(data), str(tmp_path / "cams.toml"))] * 3)
+    with catalog.engine.connect() as conn:
+        count = lambda sql: conn.execute(text(sql)).scalar_one()  # noqa: E731
+        assert count("SELECT count(*) FROM images WHERE reader_version IS NULL") == 0
+        assert count("SELECT count(*) FROM verdicts") == 300
+        assert count("SELECT count(*) FROM verdicts WHERE accepted") == 200
+        assert count("SELECT count(*) FROM images i JOIN verdicts v ON v.image_id = i.id "
+                     "WHERE v.accepted AND i.phash IS NULL") == 0
