@@ -2,12 +2,13 @@
 
 Each worker is a separate process with its own connections (as a downloader on another machine
 would be). It claims a batch of due candidates (the downloader's batch: 16), records a download
-for each, ends the leases, and claims again until the queue is empty. The rate is rows handled
-per second of wall time, from a common start signal to the last worker's end; the run also
-checks that no row was handled twice. PostgreSQL is a throwaway server on loopback started
-from Debian's binaries (``tests/pgserver.py``), or ``--pg-url`` for a real one.
+for each, which ends the leases, and claims again until the queue is empty. The rate is rows
+handled per second of wall time, from a common start signal to the last worker's end: the
+median of ``--repeat`` runs, each on a fresh catalog. Every run checks that no row was handled
+twice. PostgreSQL is a throwaway server on loopback started from Debian's binaries
+(``tests/pgserver.py``), or ``--pg-url`` for a real one.
 
-    .venv/bin/python bench/claims.py [--rows 20000] [--batch 16] [--pg-url URL]
+    .venv/bin/python bench/claims.py [--rows 10000] [--batch 16] [--repeat 3] [--pg-url URL]
 
 Ends with one line: ``bench claims: ... ratio=...`` where ratio = PostgreSQL's rate with 4
 workers / SQLite's rate with 4 workers (SQLite, the single-file catalog, is the baseline).
@@ -16,6 +17,7 @@ workers / SQLite's rate with 4 workers (SQLite, the single-file catalog, is the 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -30,7 +32,7 @@ WORKERS = (1, 2, 4)
 
 
 def measure(url: str, rows: int, workers: int, batch: int, out: Path) -> float:
-    """Claims per second for one fresh catalog at ``url``; fails loudly on a double claim."""
+    """Claims per second on a fresh catalog at ``url``; fails loudly on a double claim."""
     seed_candidates(url, rows)
     run = run_claimers(url, "downloads", workers, batch, out)
     handled = [key for keys in run.handled for key in keys]
@@ -41,8 +43,9 @@ def measure(url: str, rows: int, workers: int, batch: int, out: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per setting (the median counts)")
     parser.add_argument("--pg-url", help="an existing PostgreSQL server (user with CREATEDB)")
     args = parser.parse_args()
     rates: dict[str, float] = {}
@@ -50,15 +53,20 @@ def main() -> None:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="camid-bench-claims-")))
         admin = args.pg_url or stack.enter_context(pgserver.temporary_server())
         for n in WORKERS:
-            url = pgserver.create_database(admin, f"bench_claims_{n}")
-            rates[f"postgresql_{n}"] = measure(url, args.rows, n, args.batch, tmp)
-            print(f"postgresql, {n} worker(s): {rates[f'postgresql_{n}']:.0f} claims/s", flush=True)
-            sqlite = f"sqlite:///{tmp / f'claims-{n}.db'}"
-            rates[f"sqlite_{n}"] = measure(sqlite, args.rows, n, args.batch, tmp)
-            print(f"sqlite,     {n} worker(s): {rates[f'sqlite_{n}']:.0f} claims/s", flush=True)
+            for backend in ("postgresql", "sqlite"):
+                runs = []
+                for r in range(args.repeat):
+                    name = f"claims_{n}_{r}"
+                    url = (pgserver.create_database(admin, name) if backend == "postgresql"
+                           else f"sqlite:///{tmp / f'{name}.db'}")
+                    runs.append(measure(url, args.rows, n, args.batch, tmp))
+                rates[f"{backend}_{n}"] = statistics.median(runs)
+                print(f"{backend:<10} {n} worker(s): median {rates[f'{backend}_{n}']:.0f} claims/s "
+                      f"(runs: {', '.join(f'{x:.0f}' for x in runs)})", flush=True)
     metrics = " ".join(f"{name}_claims_per_s={rate:.0f}" for name, rate in rates.items())
     ratio = rates["postgresql_4"] / rates["sqlite_4"]
-    print(f"bench claims: rows={args.rows} batch={args.batch} {metrics} ratio={ratio:.2f}")
+    print(f"bench claims: rows={args.rows} batch={args.batch} repeat={args.repeat} {metrics} "
+          f"ratio={ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -30,8 +30,11 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise ConfigError(f"cannot create the catalog's directory: {err}") from None
+    # psycopg would prepare a statement on the server after 5 runs and keep that plan: planned
+    # while a new catalog is small (a sequential scan), it stayed one as the tables grew.
+    connect_args = {"prepare_threshold": None} if parsed.drivername == "postgresql+psycopg" else {}
     try:
-        engine = create_engine(parsed, future=True)
+        engine = create_engine(parsed, future=True, connect_args=connect_args)
     except (exc.NoSuchModuleError, ImportError) as err:
         raise ConfigError(f"catalog URL {parsed.render_as_string(hide_password=True)}: {err}") from None
     if engine.dialect.name == "sqlite":
