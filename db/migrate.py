@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, exc, text
+from sqlalchemy import Engine, exc, inspect, text
+
+from db.engine import one_writer_at_a_time
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -47,10 +49,27 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine) -> None:
-    """Apply pending migrations in one transaction; a no-op when already at head."""
+    """Apply pending migrations in one transaction; a no-op when already at head.
+
+    Workers starting at once on a new catalog queue on a lock (PostgreSQL: an advisory lock;
+    SQLite: the write lock, taken up front) and look again, so one of them migrates and the
+    others find the schema at head.
+    """
     if current_revision(engine) == HEAD:
         return
     from alembic import command
 
     with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for the busy timeout, then holds it
+        one_writer_at_a_time(conn, "migrations")
+        if _revision(conn) == HEAD:
+            return
         command.upgrade(alembic_config(conn), "head")
+
+
+def _revision(conn: Connection) -> str | None:
+    """The recorded revision, read inside the caller's transaction (None: never migrated)."""
+    if "alembic_version" not in inspect(conn).get_table_names():
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()

@@ -78,6 +78,13 @@ def start_together(target: Callable[..., None], args: list[tuple[object, ...]]) 
     return seconds
 
 
+def opener(url: str, ready, go) -> None:  # type: ignore[no-untyped-def]
+    """Open (and so migrate) a catalog, as every camid process does first."""
+    ready.wait(timeout=120)
+    go.wait(timeout=120)
+    Catalog.open(url).close()
+
+
 def curator(url: str, data_dir: str, registry: str, ready, go) -> None:  # type: ignore[no-untyped-def]
     """A whole ``camid curate`` (read, judge, hash) on a catalog other curators share."""
     from flows.curation import curate

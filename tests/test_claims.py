@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import text
 
 from db import Catalog
+from db.migrate import HEAD, current_revision
 from flows.curation import read_facts_claimed
 from pipeline.facts import READER_VERSION
-from tests.claimwork import READER, run_claimers, seed_candidates, seed_images
+from tests import pgserver
+from tests.claimwork import READER, opener, run_claimers, seed_candidates, seed_images, start_together
 
 ROWS = 1200
 
@@ -62,3 +64,15 @@ def test_curate_takes_back_the_images_of_a_killed_curator_at_once(catalog_url: s
         assert read == 4
         assert catalog.images_needing_facts(READER_VERSION) == []
         assert catalog.live_image_claimers(now) == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_workers_starting_at_once_on_a_new_catalog_migrate_it_once(backend: str, tmp_path: Path,
+                                                                   request: pytest.FixtureRequest) -> None:
+    if backend == "postgresql":
+        url = pgserver.create_database(request.getfixturevalue("postgres_template"), "fresh_race")
+    else:
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    start_together(opener, [(url,)] * 4)
+    with Catalog.open(url) as catalog:
+        assert current_revision(catalog.engine) == HEAD
