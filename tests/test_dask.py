@@ -1,5 +1,5 @@
-"""Download and curate fanned out over a Dask LocalCluster of 2 worker processes (prefect-dask),
-on a PostgreSQL catalog: the work is shared, done once, and the dataset comes out whole."""
+"""Download and curate fanned out over a Dask cluster of 2 worker processes (prefect-dask): the
+work is shared, done once, and the dataset comes out whole."""
 
 from __future__ import annotations
 
@@ -18,19 +18,21 @@ from tests.test_flows import _env
 
 SCRIPT = """
 import json, os, sys
+from contextlib import nullcontext
 from distributed import LocalCluster
 from flows.pipelines import curate_flow, download_flow, scrape_flow
 
 if __name__ == "__main__":
-    endpoint, catalog = sys.argv[1], sys.argv[2]
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
-        address = cluster.scheduler_address
+    endpoint, catalog, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+    # "cluster": an existing scheduler's address; "local": workers=2, a cluster of the flow's own
+    cluster = (LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                            dashboard_address=None) if mode == "cluster" else nullcontext())
+    with cluster:
+        fan = ({"cluster": cluster.scheduler_address} if mode == "cluster" else {"workers": 2})
         scrape_flow(source="wikimedia", endpoint=endpoint, catalog=catalog)
-        done = download_flow(concurrency=4, loopback_unlimited=True, catalog=catalog,
-                             cluster=address)
+        done = download_flow(concurrency=4, loopback_unlimited=True, catalog=catalog, **fan)
         print("DOWNLOAD " + json.dumps(done), flush=True)
-        print("MANIFEST " + curate_flow(val_per_class=1, catalog=catalog, cluster=address))
+        print("MANIFEST " + curate_flow(val_per_class=1, catalog=catalog, **fan))
         print("DRIVER " + str(os.getpid()))
 """
 
@@ -40,12 +42,18 @@ def _line(stdout: str, tag: str) -> str:
 
 
 @pytest.mark.slow
-def test_download_and_curate_fan_out_over_a_dask_cluster(tmp_path: Path, postgres_url: str) -> None:
+@pytest.mark.parametrize(("backend", "mode"), [("postgresql", "cluster"), ("sqlite", "local")])
+def test_download_and_curate_fan_out_over_a_dask_cluster(tmp_path: Path, backend: str, mode: str,
+                                                        request: pytest.FixtureRequest) -> None:
+    """PostgreSQL with a scheduler address (as for workers on other machines), and SQLite with
+    ``workers=2`` and no address (a temporary local cluster: one machine's cores)."""
+    url = (request.getfixturevalue("postgres_url") if backend == "postgresql"
+           else f"sqlite:///{tmp_path / 'data' / 'catalog.db'}")
     (tmp_path / "registry.toml").write_text(registry_toml())
     script = tmp_path / "run_on_dask.py"
     script.write_text(SCRIPT)
     with CommonsFake(build_world(3)) as server:
-        out = subprocess.run([sys.executable, str(script), server.endpoint, postgres_url],
+        out = subprocess.run([sys.executable, str(script), server.endpoint, url, mode],
                              env={**_env(tmp_path), "PREFECT_LOGGING_LEVEL": "INFO"},
                              capture_output=True, text=True, timeout=500,
                              cwd=tmp_path)
@@ -56,7 +64,7 @@ def test_download_and_curate_fan_out_over_a_dask_cluster(tmp_path: Path, postgre
     pids = {who.partition("#")[0].rpartition(":")[2] for who in download["workers"]}
     assert len(download["workers"]) == 2 and len(pids) == 2, "two downloaders, in two processes"
     assert driver not in pids, "the downloads ran on the Dask workers, not in the flow's process"
-    with Catalog.open(postgres_url) as catalog, catalog.engine.connect() as conn:
+    with Catalog.open(url) as catalog, catalog.engine.connect() as conn:
         count = lambda sql: conn.execute(text(sql)).scalar_one()  # noqa: E731
         stored = count("SELECT count(*) FROM images")
         assert stored >= 18 and download["stored"] == count(
