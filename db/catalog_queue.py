@@ -39,6 +39,10 @@ class QueueMethods:
         with self.engine.connect() as conn:
             return queue.live_claimers(conn, now)
 
+    def renew_claims(self, claimer: str, until: datetime) -> int:
+        with self.engine.begin() as conn:
+            return queue.renew_claims(conn, claimer, until)
+
     def release_claims(self, claimer: str) -> int:
         with self.engine.begin() as conn:
             return queue.release_claims(conn, claimer)

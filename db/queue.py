@@ -102,6 +102,13 @@ def live_claimers(conn: Connection, now: datetime) -> list[str]:
     return [c for (c,) in conn.execute(stmt)]
 
 
+def renew_claims(conn: Connection, claimer: str, until: datetime) -> int:
+    """Extend every lease ``claimer`` still holds on a waiting candidate (work in progress)."""
+    stmt = (update(_C).where(_C.claimed_by == claimer, _IS_WAITING)
+            .values(claimed_until=until))
+    return conn.execute(stmt).rowcount
+
+
 def release_claims(conn: Connection, claimer: str) -> int:
     """End every lease of ``claimer`` (its process is gone, or it is shutting down cleanly)."""
     stmt = (update(_C).where(_C.claimed_by == claimer)

@@ -168,12 +168,29 @@ class _Feed:
                 return
             await asyncio.sleep(max(0.01, wait))
 
+    async def keep_leases(self) -> None:
+        """Renew this downloader's leases every third of a lease while it works, so a slow file
+        (a big one on a slow link, a host that asked to wait) is never handed to another."""
+        period = self.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(period)
+            self.catalog.renew_claims(self.claimer, datetime.now(UTC) + self.lease)
+
     def recorded(self, n: int) -> None:
         self.outstanding -= n
         self.changed.set()
 
 
 async def _run(catalog: Catalog, downloader: Downloader, feed: _Feed, tick: Tick) -> Counter[str]:
+    keeper = asyncio.create_task(feed.keep_leases())
+    try:
+        return await _record_results(catalog, downloader, feed, tick)
+    finally:
+        keeper.cancel()
+
+
+async def _record_results(catalog: Catalog, downloader: Downloader, feed: _Feed,
+                          tick: Tick) -> Counter[str]:
     counts: Counter[str] = Counter()
     total = feed.total()
     tick("downloading", 0, total)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -177,6 +178,24 @@ def test_limit_and_a_crashed_claimers_leases(tmp_path: Path, catalog_url: str) -
         assert report.stored == 2
         assert catalog.candidate_status(CandidateKey("dir", "f0")) is CandidateStatus.PENDING
         assert catalog.candidate_status(CandidateKey("dir", "f1")) is CandidateStatus.DOWNLOADED
+
+
+def test_a_slow_download_keeps_its_lease(tmp_path: Path, catalog_url: str) -> None:
+    """A file that takes longer than the lease is not handed to another downloader meanwhile."""
+    files = {"slow": camera_jpeg(500)}
+    with Loopback(FileHost(files, latency=1.6).app()) as server, Catalog.open(catalog_url) as catalog:
+        catalog.add_candidates([Candidate("dir", "slow", server.url("/img/slow"))])
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(download, catalog, config(tmp_path, server.host, read_timeout=5.0),
+                                  lease=0.45)
+            taken = []
+            for _ in range(4):  # well past the first lease's end, while the file is on its way
+                time.sleep(0.3)
+                now = datetime.now(UTC)
+                taken += catalog.claim_downloads("another-downloader", now, now + timedelta(minutes=1), 5)
+            assert running.result().stored == 1
+        assert taken == [], "the lease was renewed while the download ran"
+        assert catalog.candidate_status(CandidateKey("dir", "slow")) is CandidateStatus.DOWNLOADED
 
 
 def test_local_files_and_a_file_already_stored(tmp_path: Path, catalog_url: str) -> None:
