@@ -52,6 +52,8 @@ def main() -> None:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="camid-bench-claims-")))
         admin = args.pg_url or stack.enter_context(pgserver.temporary_server())
+        if args.pg_url:  # leave a real server as it was found
+            stack.callback(pgserver.drop_test_databases, admin)
         for n in WORKERS:
             for backend in ("postgresql", "sqlite"):
                 runs = []

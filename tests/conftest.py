@@ -42,7 +42,9 @@ def postgres_template() -> Iterator[str]:
                 if os.environ.get("CAMID_REQUIRE_POSTGRES") == "1":
                     pytest.fail(f"PostgreSQL is required here: {err}")
                 pytest.skip(f"no PostgreSQL: {err}")
-        Catalog.open(pgserver.create_database(admin, "camid_template")).close()
+        else:  # a server that outlives the run: leave it as it was found
+            stack.callback(pgserver.drop_test_databases, admin)
+        Catalog.open(pgserver.create_database(admin, "template")).close()
         yield admin
 
 
@@ -50,7 +52,7 @@ def postgres_template() -> Iterator[str]:
 def postgres_url(postgres_template: str) -> str:
     """A fresh, migrated PostgreSQL catalog (a copy of the template database)."""
     name = f"t{next(_DATABASE_NUMBERS)}"
-    return pgserver.create_database(postgres_template, name, template="camid_template")
+    return pgserver.create_database(postgres_template, name, template="template")
 
 
 _DATABASE_NUMBERS = itertools.count(1)

@@ -95,16 +95,35 @@ def database_url(admin_url: str, name: str) -> str:
     return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
+PREFIX = "camid_test_"  # every database the tests and benchmarks make, so none of yours is touched
+
+
 def create_database(admin_url: str, name: str, template: str | None = None) -> str:
-    """Create database ``name`` (a copy of ``template`` when given); return its URL."""
+    """Create database ``PREFIX + name`` (a copy of ``PREFIX + template`` when given), replacing
+    one left by an earlier run; return its URL."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            clause = f' TEMPLATE "{template}"' if template else ""
-            conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{PREFIX}{name}" WITH (FORCE)'))
+            clause = f' TEMPLATE "{PREFIX}{template}"' if template else ""
+            conn.execute(text(f'CREATE DATABASE "{PREFIX}{name}"{clause}'))
     finally:
         engine.dispose()
-    return database_url(admin_url, name)
+    return database_url(admin_url, PREFIX + name)
+
+
+def drop_test_databases(admin_url: str) -> None:
+    """Drop every database ``create_database`` made (for a server that outlives the run)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            names = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
+                                 {"p": PREFIX + "%"}).scalars().all()
+            for name in names:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
