@@ -39,7 +39,8 @@ postgres:
 	  echo "installing Debian's postgresql (for the PostgreSQL catalog tests)"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get install -y -q --no-install-recommends postgresql >/dev/null 2>&1 \
-	    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends postgresql >/dev/null; }; \
+	    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends postgresql >/dev/null; } \
+	    || { echo "installing postgresql with apt-get failed (see above)" >&2; exit 1; }; \
 	else echo "PostgreSQL's server is missing: install Debian's postgresql (apt-get install postgresql)" >&2; \
 	  exit 1; fi
 
