@@ -72,6 +72,22 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'catalog.db'}"
 
 
+@pytest.fixture(scope="session")
+def registry():
+    """The built-in camera registry (immutable: one for the whole run)."""
+    from pipeline.registry_load import load_registry
+
+    return load_registry()
+
+
+@pytest.fixture(scope="session")
+def policy():
+    """The built-in curation policy (immutable: one for the whole run)."""
+    from pipeline.policy import load_policy
+
+    return load_policy()
+
+
 @pytest.fixture
 def realworld() -> Path:
     """The real camera JPEGs with exiftool/ImageMagick reference values (skip when absent)."""

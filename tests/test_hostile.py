@@ -14,25 +14,13 @@ from pathlib import Path
 import pytest
 
 from pipeline.facts import read_facts
-from pipeline.policy import load_policy
 from pipeline.records import ImageFacts, Reason, Verdict
-from pipeline.registry_load import load_registry
 from pipeline.verdict import judge
 from tests import jpegs
 from tests.jpegs import Entry
 
 MAX_PEAK = 64 * 2**20
 MB = 2**20
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return load_registry()
-
-
-@pytest.fixture(scope="module")
-def policy():
-    return load_policy()
 
 
 @pytest.fixture(scope="module")

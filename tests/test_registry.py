@@ -15,11 +15,6 @@ CHALLENGE = ("HTC-1-M7", "iPhone-4s", "iPhone-6", "Motorola-Droid-Maxx", "Motoro
              "Sony-NEX-7")
 
 
-@pytest.fixture(scope="module")
-def registry():
-    return load_registry()
-
-
 def test_builtin_registry_has_the_ten_challenge_cameras(registry) -> None:
     assert registry.ids == CHALLENGE
     assert len(registry.hash) == 64

@@ -11,7 +11,6 @@ import pytest
 from pipeline.facts import read_facts
 from pipeline.policy import CHECKS, PolicyError, load_policy
 from pipeline.records import ImageFacts, Reason
-from pipeline.registry_load import load_registry
 from pipeline.verdict import judge
 from tests import jpegs
 
@@ -24,16 +23,6 @@ BASE = ImageFacts(
     has_exif=True, has_makernote=True, has_eoi=True, truncated=False,
     quant_tables=((2,) * 64, (3,) * 64), quality_imagemagick=96, quality=96, ijg_exact=False,
 )
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return load_registry()
-
-
-@pytest.fixture(scope="module")
-def policy():
-    return load_policy()
 
 
 def user_policy(tmp_path: Path, text: str, name: str = "policy.toml"):
