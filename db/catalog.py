@@ -170,9 +170,9 @@ class Catalog(QueueMethods):
 
     # ---- curation ------------------------------------------------------------------------------
 
-    def images_needing_facts(self, reader_version: int) -> list[StoredImage]:
+    def count_images_needing_facts(self, reader_version: int) -> int:
         with self.engine.connect() as conn:
-            return curation.images_needing_facts(conn, reader_version)
+            return curation.count_images_needing_facts(conn, reader_version)
 
     def save_facts(self, updates: Sequence[FactsUpdate]) -> None:
         if updates:

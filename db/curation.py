@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from db.models import CandidateRow, ImageRow, VerdictRow
 from db.queue import skip_locked
@@ -32,11 +32,10 @@ def _needs_facts(reader_version: int) -> Any:
     return or_(ImageRow.reader_version.is_(None), ImageRow.reader_version != reader_version)
 
 
-def images_needing_facts(conn: Connection, reader_version: int) -> list[StoredImage]:
-    """Stored images never read, or read by an older version of the facts reader."""
-    rows = conn.execute(select(ImageRow.sha256, ImageRow.path)
-                        .where(_needs_facts(reader_version)).order_by(ImageRow.sha256))
-    return [StoredImage(sha, path) for sha, path in rows]
+def count_images_needing_facts(conn: Connection, reader_version: int) -> int:
+    """How many stored images were never read, or read by an older facts reader."""
+    stmt = select(func.count()).select_from(ImageRow).where(_needs_facts(reader_version))
+    return conn.execute(stmt).scalar_one()
 
 
 def claim_images_needing_facts(conn: Connection, claimer: str, now: datetime,

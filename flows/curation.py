@@ -118,7 +118,7 @@ def read_facts_claimed(catalog: Catalog, data_dir: Path, tick: Tick | None = Non
     claimer = claimer_id(worker)
     for dead in dead_local_claimers(catalog.live_image_claimers(datetime.now(UTC))):
         catalog.release_image_claims(dead)
-    total, read = len(catalog.images_needing_facts(READER_VERSION)), 0
+    total, read = catalog.count_images_needing_facts(READER_VERSION), 0
     tick("reading headers", 0, total)
     try:
         while True:

@@ -62,7 +62,7 @@ def test_curate_takes_back_the_images_of_a_killed_curator_at_once(catalog_url: s
         assert len(catalog.claim_fact_reading(dead, now, now + timedelta(hours=1), READER, 10)) == 4
         read = read_facts_claimed(catalog, tmp_path)  # the files are missing: facts say so
         assert read == 4
-        assert catalog.images_needing_facts(READER_VERSION) == []
+        assert catalog.count_images_needing_facts(READER_VERSION) == 0
         assert catalog.live_image_claimers(now) == []
 
 
