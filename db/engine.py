@@ -54,11 +54,14 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
 def one_writer_at_a_time(conn: Connection, topic: str) -> None:
     """Serialise transactions on ``topic`` across processes until this transaction ends.
 
-    For writes that replace rows (delete, then insert under a unique key): two PostgreSQL
-    transactions doing that at once would both find nothing to delete and one would fail on the
-    unique key. A transaction-scoped advisory lock makes the second wait, then replace the
-    first's rows. SQLite already allows one writer at a time.
+    Call it first in a transaction that checks, then writes (is the schema at head? delete a
+    row, then insert under its unique key): two such transactions at once would both act on
+    what they saw, and one would fail. PostgreSQL takes a transaction-scoped advisory lock on
+    the topic; SQLite takes its one write lock up front (``BEGIN IMMEDIATE``, waiting up to the
+    busy timeout) instead of at the first write. Either way the second waits, then looks.
     """
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
         key = zlib.crc32(topic.encode()) - 2**31  # a signed 32-bit key, stable across processes
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

@@ -60,8 +60,6 @@ def upgrade(engine: Engine) -> None:
     from alembic import command
 
     with engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for the busy timeout, then holds it
         one_writer_at_a_time(conn, "migrations")
         if _revision(conn) == HEAD:
             return
