@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy import Connection, create_engine, text
+
 SERVER_SETTINGS = ("-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                    "-c max_connections=200 -c shared_buffers=128MB")
 
@@ -101,29 +103,28 @@ PREFIX = "camid_test_"  # every database the tests and benchmarks make, so none 
 def create_database(admin_url: str, name: str, template: str | None = None) -> str:
     """Create database ``PREFIX + name`` (a copy of ``PREFIX + template`` when given), replacing
     one left by an earlier run; return its URL."""
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{PREFIX}{name}" WITH (FORCE)'))
-            clause = f' TEMPLATE "{PREFIX}{template}"' if template else ""
-            conn.execute(text(f'CREATE DATABASE "{PREFIX}{name}"{clause}'))
-    finally:
-        engine.dispose()
+    clause = f' TEMPLATE "{PREFIX}{template}"' if template else ""
+    with _admin(admin_url) as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{PREFIX}{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{PREFIX}{name}"{clause}'))
     return database_url(admin_url, PREFIX + name)
 
 
 def drop_test_databases(admin_url: str) -> None:
     """Drop every database ``create_database`` made (for a server that outlives the run)."""
-    from sqlalchemy import create_engine, text
+    with _admin(admin_url) as conn:
+        names = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
+                             {"p": PREFIX + "%"}).scalars().all()
+        for name in names:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
+
+@contextmanager
+def _admin(admin_url: str) -> Iterator[Connection]:
+    """A connection outside transactions (CREATE and DROP DATABASE refuse to run in one)."""
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            names = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
-                                 {"p": PREFIX + "%"}).scalars().all()
-            for name in names:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            yield conn
     finally:
         engine.dispose()
