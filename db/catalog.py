@@ -7,18 +7,19 @@ duplicates a row) because stages are resumed after crashes and re-run by schedul
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, exc, func, select, update
+from sqlalchemy import Engine, bindparam, exc, func, select, update
 
 from db import curation, queue
 from db import stats as stats_queries
+from db.catalog_curation import CurationMethods
 from db.catalog_queue import QueueMethods
-from db.engine import make_engine, one_writer_at_a_time
+from db.engine import make_engine
 from db.migrate import upgrade
-from db.models import CandidateRow, ExportRow, ImageRow, VerdictReasonRow, VerdictRow
+from db.models import CandidateRow, ImageRow
 from pipeline.batching import batched
 from pipeline.errors import ConfigError
 from pipeline.records import (
@@ -31,20 +32,12 @@ from pipeline.records import (
     Download,
     DownloadDeferral,
     DownloadFailure,
-    ExportItem,
-    ExportSummary,
-    FactsUpdate,
-    Judgement,
-    PerceptualHash,
-    StoredFacts,
-    StoredImage,
-    Verdict,
 )
 
 BATCH = 5_000
 
 
-class Catalog(QueueMethods):
+class Catalog(QueueMethods, CurationMethods):
     """A handle on one catalog database (SQLite file or any SQLAlchemy URL)."""
 
     def __init__(self, engine: Engine) -> None:
@@ -130,85 +123,12 @@ class Catalog(QueueMethods):
             if new_images:
                 conn.execute(self._insert(images).on_conflict_do_nothing(index_elements=["sha256"]),
                              list(new_images.values()))
-            ids = _image_ids(conn, list(new_images))
+            ids = curation.image_ids(conn, list(new_images))
             links = [{"k_source": d.key.source, "k_source_id": d.key.source_id,
                       "v_image": ids[d.sha256]} for d in downloads]
             if links:
                 conn.execute(_LINK_DOWNLOAD, links)
         return ids
-
-    def record_verdict(self, sha256: str, verdict: Verdict, facts_hash: str | None = None) -> None:
-        """Replace the image's verdict and move its candidates to accepted or rejected."""
-        self.record_verdicts([Judgement(sha256, verdict, facts_hash)])
-
-    def record_verdicts(self, judgements: Sequence[Judgement]) -> None:
-        """Batch form of ``record_verdict``: one transaction."""
-        verdicts = [(j.sha256, j.verdict, j.facts_hash) for j in judgements]
-        with self.engine.begin() as conn:
-            one_writer_at_a_time(conn, "verdicts")
-            ids = _image_ids(conn, [sha for sha, _, _ in verdicts])
-            missing = [sha for sha, _, _ in verdicts if sha not in ids]
-            if missing:
-                raise KeyError(f"no stored image with sha256 {missing[0]}")
-            image_ids = list(ids.values())
-            for chunk in _chunks(image_ids):
-                conn.execute(delete(VerdictRow).where(VerdictRow.image_id.in_(chunk)))
-            rows = [{"image_id": ids[sha], "accepted": v.accepted, "label": v.label,
-                     "policy_hash": v.policy_hash, "registry_hash": v.registry_hash,
-                     "facts_hash": fh} for sha, v, fh in verdicts]
-            inserted = conn.execute(
-                VerdictRow.__table__.insert().returning(VerdictRow.id, VerdictRow.image_id), rows).all()
-            verdict_ids = {image_id: vid for vid, image_id in inserted}
-            reasons = [{"verdict_id": verdict_ids[ids[sha]], "reason": r.value}
-                       for sha, v, _ in verdicts for r in sorted(set(v.reasons))]
-            if reasons:
-                conn.execute(VerdictReasonRow.__table__.insert(), reasons)
-            conn.execute(_SET_VERDICT_STATUS, [
-                {"k_image": ids[sha], "v_status": _status_of(v).value,
-                 "v_reasons": ",".join(sorted({r.value for r in v.reasons})) or None}
-                for sha, v, _ in verdicts])
-
-    # ---- curation ------------------------------------------------------------------------------
-
-    def count_images_needing_facts(self, reader_version: int) -> int:
-        with self.engine.connect() as conn:
-            return curation.count_images_needing_facts(conn, reader_version)
-
-    def save_facts(self, updates: Sequence[FactsUpdate]) -> None:
-        if updates:
-            with self.engine.begin() as conn:
-                curation.save_facts(conn, updates)
-
-    def images_to_judge(self, policy_hash: str, registry_hash: str) -> list[StoredFacts]:
-        with self.engine.connect() as conn:
-            return curation.images_to_judge(conn, policy_hash, registry_hash)
-
-    def accepted_without_phash(self) -> list[StoredImage]:
-        with self.engine.connect() as conn:
-            return curation.accepted_without_phash(conn)
-
-    def save_phashes(self, hashes: Sequence[PerceptualHash]) -> None:
-        if hashes:
-            with self.engine.begin() as conn:
-                curation.save_phashes(conn, hashes)
-
-    def accepted_verdict_hashes(self) -> set[tuple[str, str]]:
-        with self.engine.connect() as conn:
-            return curation.accepted_verdict_hashes(conn)
-
-    def accepted_items(self) -> list[ExportItem]:
-        with self.engine.connect() as conn:
-            return curation.accepted_items(conn)
-
-    def record_export(self, name: str, path: str, manifest: ExportSummary) -> None:
-        """Remember an export (replacing an older one of the same name)."""
-        with self.engine.begin() as conn:
-            one_writer_at_a_time(conn, "exports")
-            conn.execute(delete(ExportRow).where(ExportRow.name == name))
-            conn.execute(ExportRow.__table__.insert(), {
-                "name": name, "path": path, "rows_sha256": manifest.rows_sha256,
-                "registry_hash": manifest.registry_hash, "policy_hash": manifest.policy_hash,
-                "seed": manifest.seed, "counts_json": manifest.counts_json})
 
     # ---- statistics ----------------------------------------------------------------------------
 
@@ -252,20 +172,6 @@ def _key_filter(key: CandidateKey) -> tuple[Any, Any]:
     return CandidateRow.source == key.source, CandidateRow.source_id == key.source_id
 
 
-def _image_ids(conn: Connection, shas: Sequence[str]) -> dict[str, int]:
-    ids: dict[str, int] = {}
-    for chunk in _chunks(list(shas)):
-        rows = conn.execute(select(ImageRow.sha256, ImageRow.id).where(ImageRow.sha256.in_(chunk)))
-        ids.update((sha, image_id) for sha, image_id in rows)
-    return ids
-
-
-def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
-    """Slices small enough for any database's limit on bound parameters."""
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
 _LINK_DOWNLOAD = (
     update(CandidateRow)
     .where(CandidateRow.source == bindparam("k_source"),
@@ -276,12 +182,3 @@ _LINK_DOWNLOAD = (
 )
 
 
-_SET_VERDICT_STATUS = (
-    update(CandidateRow)
-    .where(CandidateRow.image_id == bindparam("k_image"))
-    .values(status=bindparam("v_status"), reasons=bindparam("v_reasons"))
-)
-
-
-def _status_of(verdict: Verdict) -> CandidateStatus:
-    return CandidateStatus.ACCEPTED if verdict.accepted else CandidateStatus.REJECTED

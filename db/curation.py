@@ -6,16 +6,26 @@ Kept apart from ``db.catalog`` so each module stays small; ``Catalog`` exposes t
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
-from db.models import CandidateRow, ImageRow, VerdictRow
+from db.models import CandidateRow, ImageRow, VerdictReasonRow, VerdictRow
 from db.queue import skip_locked
-from pipeline.facts_codec import facts_from_json, facts_to_json
-from pipeline.records import ExportItem, FactsUpdate, PerceptualHash, StoredFacts, StoredImage
+from pipeline.evidence import EncoderSignature, SignatureCount
+from pipeline.facts_codec import facts_from_json, facts_to_json, pixels_from_json, pixels_to_json
+from pipeline.records import (
+    ExportItem,
+    FactsUpdate,
+    PerceptualHash,
+    PixelTask,
+    PixelUpdate,
+    Reason,
+    StoredFacts,
+    StoredImage,
+)
 
 _SAVE_FACTS = (
     update(ImageRow)
@@ -24,7 +34,8 @@ _SAVE_FACTS = (
             reader_version=bindparam("v_reader"), phash=bindparam("v_phash"),
             width=bindparam("v_width"), height=bindparam("v_height"), make=bindparam("v_make"),
             model=bindparam("v_model"), software=bindparam("v_software"),
-            quality=bindparam("v_quality"), claimed_by=None, claimed_until=None)
+            quality=bindparam("v_quality"), signature=bindparam("v_signature"), claimed_by=None,
+            claimed_until=None)
 )
 
 
@@ -76,26 +87,84 @@ def save_facts(conn: Connection, updates: Sequence[FactsUpdate]) -> None:
          "v_hash": u.facts_hash, "v_reader": u.reader_version, "v_phash": u.phash,
          "v_width": u.facts.width, "v_height": u.facts.height, "v_make": _cut(u.facts.make),
          "v_model": _cut(u.facts.model), "v_software": _cut(u.facts.software),
-         "v_quality": u.facts.quality}
+         "v_quality": u.facts.quality,
+         "v_signature": u.facts.signature.id if u.facts.signature is not None else None}
         for u in updates])
 
 
-def images_to_judge(conn: Connection, policy_hash: str, registry_hash: str) -> list[StoredFacts]:
-    """Facts of images whose verdict is missing or out of date.
+def images_to_judge(conn: Connection, policy_hash: str, registry_hash: str,
+                    signatures_hash: str) -> list[StoredFacts]:
+    """Facts and pixel facts of images whose verdict is missing or out of date.
 
-    A verdict is out of date when the facts, the policy or the registry it was computed from
-    changed; everything else keeps its verdict (re-running curate is cheap).
+    A verdict is out of date when the facts, the pixel facts, the policy, the registry or the
+    learned signatures it was computed from changed; everything else keeps its verdict
+    (re-running curate is cheap).
     """
-    v = VerdictRow
+    v, i = VerdictRow, ImageRow
     rows = conn.execute(
-        select(ImageRow.sha256, ImageRow.facts_json, ImageRow.facts_hash)
-        .outerjoin(v, v.image_id == ImageRow.id)
-        .where(ImageRow.facts_json.is_not(None))
+        select(i.sha256, i.facts_json, i.facts_hash, i.pixel_json, i.pixel_hash)
+        .outerjoin(v, v.image_id == i.id)
+        .where(i.facts_json.is_not(None))
         .where(or_(v.id.is_(None), v.policy_hash != policy_hash, v.registry_hash != registry_hash,
-                   v.facts_hash.is_(None), v.facts_hash != ImageRow.facts_hash))
-        .order_by(ImageRow.sha256)
+                   v.facts_hash.is_(None), v.facts_hash != i.facts_hash,
+                   v.signatures_hash.is_(None), v.signatures_hash != signatures_hash,
+                   v.pixel_hash.is_distinct_from(i.pixel_hash)))
+        .order_by(i.sha256)
     )
-    return [StoredFacts(sha, facts_from_json(json.loads(doc)), fh) for sha, doc, fh in rows]
+    return [StoredFacts(sha, facts_from_json(json.loads(doc)), fh,
+                        pixels_from_json(json.loads(pixel_doc)) if pixel_doc else None, pixel_hash)
+            for sha, doc, fh, pixel_doc, pixel_hash in rows]
+
+
+def images_needing_pixels(conn: Connection, pixel_version: int) -> list[PixelTask]:
+    """Files the header stage passed that wait for the pixel stage, and files measured by an
+    older version of its detectors."""
+    i, v, r = ImageRow, VerdictRow, VerdictReasonRow
+    waiting = (select(v.image_id).join(r, r.verdict_id == v.id)
+               .where(r.reason == Reason.PIXELS_UNCHECKED.value))
+    rows = conn.execute(
+        select(i.sha256, i.path, i.facts_json)
+        .where(or_(i.id.in_(waiting), and_(i.pixel_json.is_not(None), i.pixel_version != pixel_version)))
+        .order_by(i.sha256))
+    return [PixelTask(sha, path, facts_from_json(json.loads(doc))) for sha, path, doc in rows]
+
+
+def save_pixels(conn: Connection, updates: Sequence[PixelUpdate]) -> None:
+    """Store pixel facts, their version and digest, and the perceptual hash measured with them."""
+    conn.execute(
+        update(ImageRow).where(ImageRow.sha256 == bindparam("k_sha"))
+        .values(pixel_json=bindparam("v_json"), pixel_version=bindparam("v_version"),
+                pixel_hash=bindparam("v_hash"), phash=bindparam("v_phash")),
+        [{"k_sha": u.sha256, "v_json": json.dumps(pixels_to_json(u.pixels), sort_keys=True),
+          "v_version": u.version, "v_hash": u.pixel_hash, "v_phash": u.pixels.phash or ""}
+         for u in updates])
+
+
+def signature_counts(conn: Connection) -> list[SignatureCount]:
+    """Files per make/model/firmware, size, quality, signature and uploader (for learning)."""
+    i, c = ImageRow, CandidateRow
+    uploader = c.source + ":" + func.coalesce(c.author, "")
+    rows = conn.execute(
+        select(i.make, i.model, i.software, i.width, i.height, i.quality, i.signature, uploader,
+               func.count(func.distinct(i.id)))
+        .join(c, c.image_id == i.id)
+        .where(i.signature.is_not(None))
+        .group_by(i.make, i.model, i.software, i.width, i.height, i.quality, i.signature, uploader))
+    return [SignatureCount(*row) for row in rows]
+
+
+def signature_examples(conn: Connection, ids: Sequence[str]) -> dict[str, EncoderSignature]:
+    """The readable parts of each signature id, from one file that carries it."""
+    first = (select(ImageRow.signature, func.min(ImageRow.id).label("image_id"))
+             .where(ImageRow.signature.in_(list(ids))).group_by(ImageRow.signature).subquery())
+    rows = conn.execute(select(first.c.signature, ImageRow.facts_json)
+                        .join(ImageRow, ImageRow.id == first.c.image_id))
+    out = {}
+    for sig, doc in rows:
+        signature = facts_from_json(json.loads(doc)).signature
+        if signature is not None:
+            out[sig] = signature
+    return out
 
 
 def accepted_without_phash(conn: Connection) -> list[StoredImage]:
@@ -143,3 +212,19 @@ def accepted_items(conn: Connection) -> list[ExportItem]:
 
 def _cut(text: str | None, limit: int = 255) -> str | None:
     return text[:limit] if text is not None else None
+
+
+def image_ids(conn: Connection, shas: Sequence[str]) -> dict[str, int]:
+    """Image row id per sha256 (for the shas that are stored)."""
+    ids: dict[str, int] = {}
+    for chunk in chunks(list(shas)):
+        rows = conn.execute(select(ImageRow.sha256, ImageRow.id).where(ImageRow.sha256.in_(chunk)))
+        ids.update((sha, image_id) for sha, image_id in rows)
+    return ids
+
+
+def chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    """Slices small enough for any database's limit on bound parameters."""
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+

@@ -106,6 +106,12 @@ class ImageRow(Base):
     facts_hash: Mapped[str | None] = mapped_column(String(64))
     reader_version: Mapped[int | None] = mapped_column(Integer)
     phash: Mapped[str | None] = mapped_column(String(16))
+    # the encoder signature's id (pipeline.signature), counted per camera to learn its signatures
+    signature: Mapped[str | None] = mapped_column(String(64), index=True)
+    # what the pixel stage measured (pipeline.pixels), the detectors' version and a digest of it
+    pixel_json: Mapped[str | None] = mapped_column(Text)
+    pixel_version: Mapped[int | None] = mapped_column(Integer)
+    pixel_hash: Mapped[str | None] = mapped_column(String(64))
     # a curator's lease on reading this file's facts (db/curation.py), like the candidates' one
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -124,6 +130,10 @@ class VerdictRow(Base):
     policy_hash: Mapped[str] = mapped_column(String(64))
     registry_hash: Mapped[str] = mapped_column(String(64))
     facts_hash: Mapped[str | None] = mapped_column(String(64))
+    # the other inputs a verdict depends on: the learned signatures and the pixel facts
+    signatures_hash: Mapped[str | None] = mapped_column(String(64))
+    pixel_hash: Mapped[str | None] = mapped_column(String(64))
+    flags: Mapped[str | None] = mapped_column(String(128))  # comma-joined (resaved)
     judged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -136,6 +146,7 @@ class VerdictReasonRow(Base):
     verdict_id: Mapped[int] = mapped_column(ForeignKey("verdicts.id", ondelete="CASCADE"),
                                             primary_key=True)
     reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    detail: Mapped[str | None] = mapped_column(Text)  # the measured value that failed, in words
 
 
 class ExportRow(Base):

@@ -79,16 +79,30 @@ def stats(ctx: click.Context, as_json: bool) -> None:
 @click.argument("files", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines: one object per file.")
 @click.option("--policy", type=click.Path(dir_okay=False), help="Curation policy TOML.")
+@click.option("--header-only", is_flag=True, help="Skip the pixel stage (header checks alone, no decode).")
+@click.option("--learned", is_flag=True,
+              help="Judge signatures against those the catalog has learned, not the registry's alone.")
 @click.pass_context
-def inspect(ctx: click.Context, files: tuple[str, ...], as_json: bool, policy: str | None) -> None:
-    """Facts and verdict for FILES, read from their headers; no catalog needed.
+def inspect(ctx: click.Context, files: tuple[str, ...], as_json: bool, policy: str | None,
+            header_only: bool, learned: bool) -> None:
+    """Facts, pixel measurements and verdict for FILES; no catalog needed.
 
     Every file gets its line, readable or not; the exit status is 0 when every file was judged.
     """
     from flows.inspect_cmd import inspect_files, inspection_to_json
-    from pipeline.policy import load_policy
+    from pipeline.policy import HEADER_ONLY, load_policy
+    from pipeline.signature_book import EMPTY_BOOK
 
-    items = inspect_files(files, registry_of(ctx), load_policy(policy))
+    registry = registry_of(ctx)
+    resolved = load_policy(policy, HEADER_ONLY if header_only else None)
+    book = EMPTY_BOOK
+    if learned:
+        from db import Catalog
+        from flows.curation import learn_book
+
+        with Catalog.open(settings_of(ctx).catalog_url) as catalog:
+            book = learn_book(catalog, registry, resolved)
+    items = inspect_files(files, registry, resolved, book)
     if as_json:
         for item in items:
             click.echo(inspection_to_json(item))
@@ -98,6 +112,32 @@ def inspect(ctx: click.Context, files: tuple[str, ...], as_json: bool, policy: s
     from flows.render import inspection_table
 
     Console().print(inspection_table(list(items)))
+
+
+@cli.command()
+@click.option("--camera", metavar="ID", help="Only this registry camera.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document for machines.")
+@click.option("--policy", type=click.Path(dir_okay=False), help="Curation policy TOML (min_uploaders).")
+@click.pass_context
+def signatures(ctx: click.Context, camera: str | None, as_json: bool, policy: str | None) -> None:
+    """Each camera's encoder signatures: firmware, files, uploaders, learned or not, parts."""
+    from db import Catalog
+    from flows.signatures_cmd import rows_to_json, signature_rows
+    from pipeline.policy import load_policy
+
+    registry, resolved = registry_of(ctx), load_policy(policy)
+    if camera is not None and camera not in registry:
+        raise CamidError(f"unknown camera {camera!r}; known: {', '.join(registry.ids)}")
+    with Catalog.open(settings_of(ctx).catalog_url) as catalog:
+        rows = signature_rows(catalog, registry, resolved, camera)
+    if as_json:
+        click.echo(json.dumps(rows_to_json(rows, resolved), indent=2))
+        return
+    from rich.console import Console
+
+    from flows.render import signatures_table
+
+    Console().print(signatures_table(rows, int(resolved.threshold("encoder.min_uploaders"))))
 
 
 @cli.command()
@@ -114,8 +154,9 @@ def curate(ctx: click.Context, policy: str | None) -> None:
     registry, resolved = registry_of(ctx), load_policy(policy)
     with Catalog.open(settings.catalog_url) as catalog, progress_ticker() as tick:
         report = run_curate(catalog, settings.data_dir, registry, resolved, tick)
-    click.echo(f"read {report.read} new file(s), judged {report.judged}: {report.accepted} accepted, "
-               f"{report.rejected} rejected; hashed {report.hashed} accepted file(s) for near duplicates")
+    click.echo(f"read {report.read} new file(s), checked the pixels of {report.measured}, judged "
+               f"{report.judged}: {report.accepted} accepted, {report.rejected} not accepted; hashed "
+               f"{report.hashed} accepted file(s) for near duplicates")
 
 
 @cli.command()

@@ -33,13 +33,16 @@ from pipeline.records import (
     Judgement,
     ManifestRow,
     PerceptualHash,
+    PixelUpdate,
 )
 from pipeline.registry import Registry
+from pipeline.signature_book import EMPTY_BOOK, SignatureBook, learn_signatures
 from pipeline.split import split_items
 from pipeline.storage import resolve
 from pipeline.verdict import judge
 
 BATCH = 500
+PIXEL_BATCH = 50  # files decoded per commit: a killed run loses at most this many measurements
 LEASE_S = 600.0  # a batch takes about a second; the lease only matters after a crash
 T = TypeVar("T")
 
@@ -51,6 +54,7 @@ class CurateReport:
     accepted: int
     rejected: int
     hashed: int
+    measured: int = 0  # files the pixel stage decoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,29 +69,65 @@ class ExportReport:
 
 def curate(catalog: Catalog, data_dir: Path, registry: Registry, policy: Policy,
            tick: Tick | None = None) -> CurateReport:
-    """Read facts of new files, judge what changed, hash accepted files for near-dup clusters.
+    """Read facts of new files, judge what changed, measure the pixels of what the header stage
+    accepted and judge those again; hash accepted files for near-duplicate clusters.
 
-    The three steps are also run apart (``flows.fanout``): reading and hashing on many workers,
+    The steps are also run apart (``flows.fanout``): reading and measuring on many workers,
     judging, which only looks at stored facts, once.
     """
     tick = tick or _no_tick
     read = read_facts_claimed(catalog, data_dir, tick)
-    judged, accepted = judge_pending(catalog, registry, policy, tick)
+    book = learn_book(catalog, registry, policy)
+    outcome = judge_all(catalog, registry, policy, book, tick)
+    measured = measure_pixels(catalog, data_dir, tick) if policy.pixel_checks else 0
+    if measured:
+        outcome.update(judge_all(catalog, registry, policy, book, tick))
     hashed = hash_accepted(catalog, data_dir, tick)
-    return CurateReport(read=read, judged=judged, accepted=accepted, rejected=judged - accepted,
-                        hashed=hashed)
+    accepted = sum(outcome.values())
+    return CurateReport(read=read, judged=len(outcome), accepted=accepted,
+                        rejected=len(outcome) - accepted, hashed=hashed, measured=measured)
 
 
-def judge_pending(catalog: Catalog, registry: Registry, policy: Policy,
-                  tick: Tick | None = None) -> tuple[int, int]:
-    """Judge every image whose verdict is missing or stale; returns (judged, accepted)."""
-    pending = catalog.images_to_judge(policy.hash, registry.hash)
-    accepted = 0
+def learn_book(catalog: Catalog, registry: Registry, policy: Policy) -> SignatureBook:
+    """The signatures each camera is known by: the registry's and those the catalog has learned."""
+    return learn_signatures(catalog.signature_counts(), registry,
+                            int(policy.threshold("encoder.min_uploaders")),
+                            lambda camera: policy.min_quality or camera.min_quality)
+
+
+def judge_all(catalog: Catalog, registry: Registry, policy: Policy, book: SignatureBook = EMPTY_BOOK,
+              tick: Tick | None = None) -> dict[str, bool]:
+    """Judge every image whose verdict is missing or stale; returns whether each was accepted."""
+    pending = catalog.images_to_judge(policy.hash, registry.hash, book.hash)
+    outcome: dict[str, bool] = {}
     for _done, batch in _progress(pending, "judging", tick or _no_tick):
-        judgements = [Judgement(s.sha256, judge(s.facts, registry, policy), s.facts_hash) for s in batch]
+        judgements = [Judgement(s.sha256, judge(s.facts, registry, policy, book, s.pixels), s.facts_hash,
+                                book.hash, s.pixel_hash) for s in batch]
         catalog.record_verdicts(judgements)
-        accepted += sum(j.verdict.accepted for j in judgements)
-    return len(pending), accepted
+        outcome.update((j.sha256, j.verdict.accepted) for j in judgements)
+    return outcome
+
+
+def measure_pixels(catalog: Catalog, data_dir: Path, tick: Tick | None = None, shard: int = 0,
+                   shards: int = 1) -> int:
+    """The pixel stage on every file that waits for it; returns how many were measured.
+
+    Like hashing, ``shard`` of ``shards`` takes only the files whose SHA-256 falls in its share,
+    so workers given distinct shards split the decoding without claims. The perceptual hash
+    is computed from the same decode.
+    """
+    from pipeline.facts_codec import pixels_hash
+    from pipeline.pixels import PIXEL_VERSION, read_pixels
+
+    tasks = [t for t in catalog.images_needing_pixels(PIXEL_VERSION)
+             if int(t.sha256[:8], 16) % shards == shard]
+    for _done, batch in _progress(tasks, "checking pixels", tick or _no_tick, size=PIXEL_BATCH):
+        updates = []
+        for task in batch:
+            pixels = read_pixels(resolve(data_dir, task.path), task.facts)
+            updates.append(PixelUpdate(task.sha256, pixels, pixels_hash(pixels), PIXEL_VERSION))
+        catalog.save_pixels(updates)
+    return len(tasks)
 
 
 def hash_accepted(catalog: Catalog, data_dir: Path, tick: Tick | None = None,
@@ -194,10 +234,10 @@ def _write_attribution(path: Path, name: str, items: Sequence[ExportItem]) -> No
     atomic_write(path, "\n".join(lines))
 
 
-def _progress(items: Sequence[T], stage: str, tick: Tick) -> Iterator[tuple[int, list[T]]]:
+def _progress(items: Sequence[T], stage: str, tick: Tick, size: int = BATCH) -> Iterator[tuple[int, list[T]]]:
     done = 0
     tick(stage, 0, len(items))
-    for batch in batched(items, BATCH):
+    for batch in batched(items, size):
         yield done, batch
         done += len(batch)
         tick(stage, done, len(items))

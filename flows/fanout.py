@@ -83,21 +83,39 @@ def curate_on_dask(settings: Settings, cluster: str | None, workers: int | None,
 @flow(name="curate-on-dask", log_prints=True)
 def curate_shards(data_dir: str, catalog: str, registry: str | None, workers: int,
                   policy: str | None) -> dict[str, object]:
-    """Header reading (claimed), judging (here), then hashing (sharded by SHA-256)."""
+    """Header reading (claimed), judging (here), the pixel stage (sharded by SHA-256), judging
+    again, then hashing what is left unhashed (sharded)."""
     from db import Catalog
-    from flows.curation import judge_pending
+    from flows.curation import judge_all, learn_book
     from pipeline.policy import load_policy
     from pipeline.registry_load import load_registry
 
     settings = resolve_settings(data_dir, catalog, registry)
     reads = [read_facts_task.submit(settings, f"dask{i}") for i in range(workers)]
     read = [future.result() for future in reads]
+    chosen, reg = load_policy(policy), load_registry(registry)
     with Catalog.open(settings.catalog_url) as cat:
-        judged, accepted = judge_pending(cat, load_registry(registry), load_policy(policy))
+        book = learn_book(cat, reg, chosen)
+        outcome = judge_all(cat, reg, chosen, book)
+    measured = 0
+    if chosen.pixel_checks:
+        measures = [pixel_task.submit(settings, i, workers) for i in range(workers)]
+        measured = sum(future.result() for future in measures)
+        with Catalog.open(settings.catalog_url) as cat:
+            outcome.update(judge_all(cat, reg, chosen, book))
     hashes = [hash_task.submit(settings, i, workers) for i in range(workers)]
     hashed = [future.result() for future in hashes]
-    return {"read": sum(n for n, _ in read), "judged": judged, "accepted": accepted,
-            "hashed": sum(hashed), "workers": [who for _, who in read]}
+    return {"read": sum(n for n, _ in read), "judged": len(outcome), "accepted": sum(outcome.values()),
+            "measured": measured, "hashed": sum(hashed), "workers": [who for _, who in read]}
+
+
+@task(name="check-pixels")
+def pixel_task(settings: Settings, shard: int, shards: int) -> int:
+    from db import Catalog
+    from flows.curation import measure_pixels
+
+    with Catalog.open(settings.catalog_url) as catalog:
+        return measure_pixels(catalog, settings.data_dir, shard=shard, shards=shards)
 
 
 @task(name="read-headers")

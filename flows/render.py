@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from flows.inspect_cmd import Inspection
+from flows.signatures_cmd import SignatureRow
 from pipeline.records import CatalogStats, ValueCount
 from pipeline.registry import Registry
 from pipeline.summary import api_call_figures, summarise, total
@@ -90,9 +92,27 @@ def inspection_table(items: list[Inspection]) -> Table:
         camera = " ".join(x for x in (f.make, f.model) if x) or "-"
         size = f"{f.width}x{f.height}" if f.width else "-"
         quality = f"{f.quality_imagemagick} / {f.quality}" if f.quality is not None else "-"
-        reasons = ", ".join(r.value for r in v.reasons)
-        verdict = "[green]accepted[/]" if v.accepted else f"[red]{reasons}[/]"
+        reasons = "; ".join(f"{r.value}: {d}" for r, d in zip(v.reasons, v.details, strict=True))
+        verdict = "[green]accepted[/]" if v.accepted else f"[red]{escape(reasons)}[/]"
+        if v.flags:
+            verdict += f" [yellow]({', '.join(v.flags)})[/]"
         if f.error:
             verdict += f" ({f.error})"
         table.add_row(item.path, camera, size, quality, v.label or "-", verdict)
     return table
+
+
+def signatures_table(rows: list[SignatureRow], min_uploaders: int) -> Table:
+    table = Table(title=f"{len(rows)} signature(s); the camera's own from {min_uploaders} uploaders on",
+                  expand=True)
+    for col, ratio in (("camera", 2), ("signature", 3), ("own", 1), ("files", 1), ("uploaders", 1),
+                       ("firmware", 2), ("parts", 6)):
+        table.add_column(col, overflow="fold", ratio=ratio)
+    for row in rows:
+        own = "registry" if row.registry else ("learned" if row.established else "-")
+        firmware = ", ".join(str(f["software"]) or "(none)" for f in row.firmware) or "-"
+        parts = "; ".join(f"{k}: {v}" for k, v in (row.parts or {}).items()) or "(no file in the catalog)"
+        table.add_row(row.camera, row.id, own, str(row.files), str(row.uploaders), escape(firmware),
+                      escape(parts))
+    return table
+

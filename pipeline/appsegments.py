@@ -39,10 +39,9 @@ class EditTraces:
     has_adobe_app14: bool = False
 
 
-def exif_payload(segments: Iterable[Segment]) -> bytes | None:
-    """The first ``Exif\\0\\0`` APP1 payload (the one readers use), if any."""
-    return next((s.payload for s in segments if s.marker == APP1 and s.payload.startswith(b"Exif\x00\x00")),
-                None)
+def exif_segment(segments: Iterable[Segment]) -> Segment | None:
+    """The first ``Exif\\0\\0`` APP1 segment (the one readers use), if any."""
+    return next((s for s in segments if s.marker == APP1 and s.payload.startswith(b"Exif\x00\x00")), None)
 
 
 def edit_traces(segments: Iterable[Segment]) -> EditTraces:

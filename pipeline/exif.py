@@ -1,34 +1,42 @@
-"""EXIF from a JPEG's APP1 payload: exifread decodes the tags, a small bounded walk guards it.
+"""EXIF from a JPEG's APP1 payload: the tags curation needs, and how the block is laid out.
 
-exifread copes with IFD loops but spends seconds on an IFD that declares tens of thousands of
-entries past the end of the data, and (without its slow ``details`` mode) does not say whether a
-MakerNote is present. The walk here checks the IFD0 and EXIF IFD entry counts against the payload
-(an APP1 segment is at most 64 KB, so the work is bounded) and notes the MakerNote tag, before
-exifread is allowed near the bytes.
+A bounded walk of the TIFF structure inside the APP1 segment (at most 64 KB, so the work is
+bounded): IFD0 and the EXIF IFD give Make, Model, Software, DateTimeOriginal, Orientation and the
+EXIF-recorded size; every IFD's position gives the layout an encoder leaves (which IFDs, in which
+order, which byte order, the thumbnail, whether the MakerNote's offsets still land inside it),
+which is part of the encoder signature (``pipeline.signature``).
 
-exifread is then handed a *sanitised copy*: IFD0's next-IFD pointer is cleared and every entry of
-IFD0 and the EXIF IFD that curation does not read is given field type 0, which exifread skips.
-Otherwise it would follow every GPS/Interoperability pointer and every IFD in the chain, none of
-them validated: a 64 KB block with thousands of GPS pointers to an IFD declaring 65535 entries
-kept it busy for many minutes.
+Only IFD0 and the EXIF IFD are judged: a broken one is a ``corrupt`` fact (the file may still be
+a fine JPEG). The GPS, interoperability and thumbnail IFDs are located, never followed further,
+and a broken one only shows in the layout. Every pointer is checked against the block before it
+is used, and a tag that appears twice counts once (the last, as exiftool and exifread read it),
+so a block full of pointers costs one lookup, not thousands of walks.
 """
 
 from __future__ import annotations
 
-import io
-import logging
+import struct
 from dataclasses import dataclass
 
-import exifread
+from pipeline.makernote import makernote_offsets
 
 EXIF_PREFIX = b"Exif\x00\x00"
-TAG_EXIF_IFD = 0x8769
+TAG_EXIF_IFD, TAG_GPS_IFD, TAG_INTEROP_IFD = 0x8769, 0x8825, 0xA005
 TAG_MAKERNOTE = 0x927C
-# the only tags exifread gets to see: Make, Model, Orientation, Software, the EXIF IFD pointer,
-# DateTimeOriginal, ExifImageWidth and ExifImageLength
-NEEDED_TAGS = frozenset({0x010F, 0x0110, 0x0112, 0x0131, TAG_EXIF_IFD, 0x9003, 0xA002, 0xA003})
+TAG_MAKE, TAG_MODEL, TAG_ORIENTATION, TAG_SOFTWARE = 0x010F, 0x0110, 0x0112, 0x0131
+TAG_DATETIME_ORIGINAL, TAG_EXIF_WIDTH, TAG_EXIF_HEIGHT = 0x9003, 0xA002, 0xA003
+TAG_THUMB_OFFSET, TAG_THUMB_LENGTH = 0x0201, 0x0202
+TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 
-logging.getLogger("exifread").setLevel(logging.CRITICAL)
+
+@dataclass(frozen=True, slots=True)
+class ExifLayout:
+    """How the EXIF block is built: an encoder habit, rewritten by most software that saves EXIF."""
+
+    structure: str  # byte order, IFD0 offset, the IFDs present ordered by position: "II@8 0<exif<1"
+    thumbnail_offset: int | None  # within the TIFF block
+    thumbnail_length: int | None
+    makernote: str  # "none", "inside", "outside" or "opaque" (see pipeline.makernote)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,106 +57,128 @@ class ExifError(Exception):
     """The EXIF block is structurally unusable (the file may still be a fine JPEG otherwise)."""
 
 
-def read_exif(app1_payload: bytes) -> ExifFields:
-    """Decode an ``Exif\\0\\0`` APP1 payload; raise ``ExifError`` when its structure is broken."""
-    tiff = app1_payload[len(EXIF_PREFIX):]
-    has_makernote, tiff = _walk(tiff)
-    try:
-        # stop after ExifImageLength: GPS, interoperability and thumbnail IFDs are not needed
-        tags = exifread.process_file(io.BytesIO(tiff), details=False, extract_thumbnail=False,
-                                     stop_tag="ExifImageLength")
-    except Exception as exc:  # exifread raises many types on malformed data
-        raise ExifError(f"EXIF unreadable: {type(exc).__name__}") from None
-    return ExifFields(
-        make=_text(tags.get("Image Make")),
-        model=_text(tags.get("Image Model")),
-        software=_text(tags.get("Image Software")),
-        datetime_original=_text(tags.get("EXIF DateTimeOriginal")),
-        orientation=_number(tags.get("Image Orientation")),
-        exif_width=_number(tags.get("EXIF ExifImageWidth")),
-        exif_height=_number(tags.get("EXIF ExifImageLength")),
-        has_makernote=has_makernote,
-    )
-
-
-def _walk(tiff: bytes) -> tuple[bool, bytes]:
-    """Validate IFD0 and the EXIF IFD; return whether the EXIF IFD has a MakerNote entry, and the
-    sanitised copy of ``tiff`` for exifread (see the module docstring)."""
-    if len(tiff) < 8 or tiff[:4] not in (b"II*\x00", b"MM\x00*"):
-        raise ExifError("EXIF block has no TIFF header")
-    order = "little" if tiff[:2] == b"II" else "big"
-    clean = bytearray(tiff)
-    ifd0_offset = int.from_bytes(tiff[4:8], order)
-    ifd0 = _entries(tiff, ifd0_offset, order)
-    if ifd0.end + 4 <= len(clean):
-        clean[ifd0.end:ifd0.end + 4] = bytes(4)  # no IFD1 (thumbnail) or further IFDs
-    pointer = ifd0.fields.get(TAG_EXIF_IFD)
-    exif_offset = pointer[2] if pointer is not None and pointer[0] in (4, 13) and pointer[1] == 1 else None
-    if exif_offset == ifd0_offset:
-        raise ExifError("EXIF IFD pointer loops back to IFD0")
-    # exifread keeps the last ExifOffset it reads: leave it only the one validated here
-    _neutralise(clean, ifd0, order, ifd0.positions[TAG_EXIF_IFD][-1] if exif_offset is not None else None)
-    if exif_offset is None:
-        return False, bytes(clean)  # no EXIF IFD, or a malformed pointer exifread must not follow
-    exif = _entries(tiff, exif_offset, order)
-    _neutralise(clean, exif, order, None)
-    note = exif.fields.get(TAG_MAKERNOTE)
-    if note is None or note[1] == 0:
-        return False, bytes(clean)
-    start = note[2] if note[1] > 4 else None
-    data = tiff[start:start + note[1]] if start is not None else b"\x01"
-    return len(data) == note[1] and data.strip(b"\x00 ") != b"", bytes(clean)  # zeros: no MakerNote
-
-
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Ifd:
-    """One IFD's entries: tag -> (type, count, value/offset field) of the last entry with that
-    tag, tag -> offsets of all its entries, and where the entries end (the next-IFD field)."""
+    """One IFD: tag -> (type, count, value/offset field, position of the field); where it ends."""
 
-    fields: dict[int, tuple[int, int, int]]
-    positions: dict[int, list[int]]
+    offset: int
+    entries: dict[int, tuple[int, int, int, int]]
     end: int
 
 
-def _entries(tiff: bytes, offset: int, order: str) -> _Ifd:
-    """The entries of one IFD, after checking they lie inside the data."""
-    if offset < 8 or offset + 2 > len(tiff):
-        raise ExifError(f"EXIF IFD offset {offset} outside the block")
-    count = int.from_bytes(tiff[offset:offset + 2], order)
-    end = offset + 2 + 12 * count
-    if end > len(tiff):
-        raise ExifError(f"EXIF IFD declares {count} entries, more than the block holds")
-    ifd = _Ifd({}, {}, end)
-    for pos in range(offset + 2, end, 12):
-        tag = int.from_bytes(tiff[pos:pos + 2], order)
-        ifd.fields[tag] = (int.from_bytes(tiff[pos + 2:pos + 4], order),
-                           int.from_bytes(tiff[pos + 4:pos + 8], order),
-                           int.from_bytes(tiff[pos + 8:pos + 12], order))
-        ifd.positions.setdefault(tag, []).append(pos)
-    return ifd
+class _Tiff:
+    def __init__(self, data: bytes) -> None:
+        if len(data) < 8 or data[:4] not in (b"II*\x00", b"MM\x00*"):
+            raise ExifError("EXIF block has no TIFF header")
+        self.data = data
+        self.order = "little" if data[:2] == b"II" else "big"
+        self._entry = struct.Struct("<HHII" if self.order == "little" else ">HHII")
+
+    def read_int(self, pos: int, size: int) -> int:
+        return int.from_bytes(self.data[pos:pos + size], self.order)  # type: ignore[arg-type]
+
+    def ifd(self, offset: int) -> _Ifd:
+        """The entries of the IFD at ``offset``, after checking they lie inside the block."""
+        if offset < 8 or offset + 2 > len(self.data):
+            raise ExifError(f"EXIF IFD offset {offset} outside the block")
+        count = self.read_int(offset, 2)
+        end = offset + 2 + 12 * count
+        if end > len(self.data):
+            raise ExifError(f"EXIF IFD declares {count} entries, more than the block holds")
+        unpack, data = self._entry.unpack_from, self.data
+        entries = {}
+        for pos in range(offset + 2, end, 12):
+            tag, kind, number, field = unpack(data, pos)
+            entries[tag] = (kind, number, field, pos + 8)
+        return _Ifd(offset, entries, end)
+
+    def value_bytes(self, entry: tuple[int, int, int, int], cap: int | None = None) -> bytes:
+        """An entry's raw value (inline or at its offset), cut at the block's end."""
+        kind, count, field, field_pos = entry
+        size = TYPE_SIZE.get(kind, 1) * count
+        if size <= 4:
+            return self.data[field_pos:field_pos + size]
+        end = field + size if cap is None else field + min(size, cap)
+        return self.data[field:end] if field < len(self.data) else b""
+
+    def text(self, ifd: _Ifd, tag: int) -> str | None:
+        entry = ifd.entries.get(tag)
+        if entry is None or entry[0] not in (1, 2, 7):
+            return None
+        raw = self.value_bytes(entry, cap=4096).split(b"\x00", 1)[0]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        return text.strip() or None
+
+    def number(self, ifd: _Ifd, tag: int) -> int | None:
+        entry = ifd.entries.get(tag)
+        if entry is None or entry[0] not in (3, 4) or entry[1] < 1:
+            return None
+        size = TYPE_SIZE[entry[0]]
+        raw = self.value_bytes(entry)
+        return int.from_bytes(raw[:size], self.order) if len(raw) == size * entry[1] else None  # type: ignore[arg-type]
+
+    def pointer(self, ifd: _Ifd, tag: int) -> int | None:
+        entry = ifd.entries.get(tag)
+        return entry[2] if entry is not None and entry[0] in (4, 13) and entry[1] == 1 else None
 
 
-def _neutralise(clean: bytearray, ifd: _Ifd, order: str, keep_pointer: int | None) -> None:
-    """Field type 0 for every entry exifread need not read (and every EXIF pointer but one)."""
-    zero = (0).to_bytes(2, order)  # type: ignore[arg-type]
-    for tag, positions in ifd.positions.items():
-        for pos in positions:
-            if tag not in NEEDED_TAGS or (tag == TAG_EXIF_IFD and pos != keep_pointer):
-                clean[pos + 2:pos + 4] = zero
+def read_exif(app1_payload: bytes) -> tuple[ExifFields, ExifLayout]:
+    """Decode an ``Exif\\0\\0`` APP1 payload; raise ``ExifError`` when its structure is broken."""
+    tiff = _Tiff(app1_payload[len(EXIF_PREFIX):])
+    ifd0_offset = tiff.read_int(4, 4)
+    ifd0 = tiff.ifd(ifd0_offset)
+    exif_offset = tiff.pointer(ifd0, TAG_EXIF_IFD)
+    if exif_offset == ifd0_offset:
+        raise ExifError("EXIF IFD pointer loops back to IFD0")
+    exif = tiff.ifd(exif_offset) if exif_offset is not None else _Ifd(0, {}, 0)
+    note = exif.entries.get(TAG_MAKERNOTE)
+    has_note = note is not None and _makernote_present(tiff, note)
+    fields = ExifFields(
+        make=tiff.text(ifd0, TAG_MAKE), model=tiff.text(ifd0, TAG_MODEL),
+        software=tiff.text(ifd0, TAG_SOFTWARE), datetime_original=tiff.text(exif, TAG_DATETIME_ORIGINAL),
+        orientation=tiff.number(ifd0, TAG_ORIENTATION), exif_width=tiff.number(exif, TAG_EXIF_WIDTH),
+        exif_height=tiff.number(exif, TAG_EXIF_HEIGHT), has_makernote=has_note)
+    return fields, _layout(tiff, ifd0, exif, note if has_note else None)
 
 
-def _text(tag: object) -> str | None:
-    if tag is None:
-        return None
-    value = getattr(tag, "values", tag)
-    if isinstance(value, bytes):
-        value = value.decode("latin-1")
-    text = str(value).replace("\x00", " ").strip()
-    return text or None
+def _makernote_present(tiff: _Tiff, note: tuple[int, int, int, int]) -> bool:
+    """A MakerNote that fits in the block and is not just zeros or spaces."""
+    if note[1] == 0:
+        return False
+    data = tiff.value_bytes(note) if note[1] > 4 else b"\x01"
+    return len(data) == note[1] and data.strip(b"\x00 ") != b""
 
 
-def _number(tag: object) -> int | None:
-    values = getattr(tag, "values", None)
-    if isinstance(values, list) and values and isinstance(values[0], int):
-        return values[0]
-    return None
+def _layout(tiff: _Tiff, ifd0: _Ifd, exif: _Ifd, note: tuple[int, int, int, int] | None) -> ExifLayout:
+    found = {"0": ifd0.offset}
+    if exif.entries or exif.offset:
+        found["exif"] = exif.offset
+    for name, parent, tag in (("gps", ifd0, TAG_GPS_IFD), ("interop", exif, TAG_INTEROP_IFD)):
+        offset = tiff.pointer(parent, tag)
+        if offset is not None:
+            found[name] = offset if _valid_ifd(tiff, offset) else -1
+    thumb_offset = thumb_length = None
+    next_ifd = tiff.read_int(ifd0.end, 4) if ifd0.end + 4 <= len(tiff.data) else 0
+    if next_ifd:
+        found["1"] = next_ifd if _valid_ifd(tiff, next_ifd) else -1
+        if found["1"] > 0:
+            ifd1 = tiff.ifd(next_ifd)
+            thumb_offset = tiff.number(ifd1, TAG_THUMB_OFFSET)
+            thumb_length = tiff.number(ifd1, TAG_THUMB_LENGTH)
+    if note is not None:
+        found["makernote"] = note[2] if note[1] > 4 else note[3]
+    order = " ".join(f"{name}" if pos >= 0 else f"{name}!" for name, pos in
+                     sorted(found.items(), key=lambda item: (item[1] < 0, item[1])))
+    head = f"{'II' if tiff.order == 'little' else 'MM'}@{ifd0.offset}"
+    makernote = "none" if note is None else makernote_offsets(tiff.data, note[2], note[1], tiff.order)
+    return ExifLayout(f"{head} {order}", thumb_offset, thumb_length, makernote)
+
+
+def _valid_ifd(tiff: _Tiff, offset: int) -> bool:
+    """The IFD at ``offset`` lies inside the block, entries and all (they are not read)."""
+    if offset < 8 or offset + 2 > len(tiff.data):
+        return False
+    return offset + 2 + 12 * tiff.read_int(offset, 2) <= len(tiff.data)

@@ -6,10 +6,14 @@ import hashlib
 import json
 from dataclasses import asdict
 
+from pipeline.evidence import EncoderSignature, PixelFacts
 from pipeline.records import ImageFacts
 
 # bump when the reader changes what it reports, so `camid curate` re-reads stored files
-READER_VERSION = 2  # 2: EOI split across tail blocks, 1-2 byte JPEGs truncated, EXIF loop to IFD0 corrupt
+# 2: EOI split across tail blocks, 1-2 byte JPEGs truncated, EXIF loop to IFD0 corrupt
+# 3: the scan walked to the main image's EOI (trailers of any length), scan and restart facts,
+#    the encoder signature, EXIF decoded by camid's own walk
+READER_VERSION = 3
 
 
 def facts_hash(facts: ImageFacts) -> str:
@@ -29,4 +33,26 @@ def facts_from_json(doc: dict[str, object]) -> ImageFacts:
     data = dict(doc)
     data["quant_tables"] = tuple(tuple(t) for t in data.get("quant_tables") or ())  # type: ignore[union-attr]
     data["xmp_history_agents"] = tuple(data.get("xmp_history_agents") or ())  # type: ignore[arg-type]
-    return ImageFacts(**data)  # type: ignore[arg-type]
+    signature = data.get("signature")
+    data["signature"] = EncoderSignature(**signature) if isinstance(signature, dict) else None
+    known = ImageFacts.__dataclass_fields__
+    return ImageFacts(**{k: v for k, v in data.items() if k in known})  # type: ignore[arg-type]
+
+
+def pixels_to_json(pixels: PixelFacts) -> dict[str, object]:
+    doc = asdict(pixels)
+    doc["notes"] = list(pixels.notes)
+    return doc
+
+
+def pixels_from_json(doc: dict[str, object]) -> PixelFacts:
+    data = {k: v for k, v in doc.items() if k in PixelFacts.__dataclass_fields__}
+    data["notes"] = tuple(data.get("notes") or ())  # type: ignore[arg-type]
+    return PixelFacts(**data)  # type: ignore[arg-type]
+
+
+def pixels_hash(pixels: PixelFacts) -> str:
+    """Digest of the measured values (the timing aside: it changes on every run)."""
+    doc = {k: v for k, v in pixels_to_json(pixels).items() if k != "elapsed_ms"}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+

@@ -1,26 +1,24 @@
-"""A bounded walk over a JPEG file's marker segments, up to the start of scan, plus its tail.
+"""A bounded walk over a JPEG file's marker segments, up to the start of the first scan.
 
 Curation must judge hostile files (zero bytes, truncation anywhere, megabytes of fill bytes,
-garbage after SOI, absurd declared sizes) in bounded time and memory, and fast on honest ones. So
-this walker reads the header in chunks, never more than ``MAX_HEADER`` bytes, skips fill bytes
-with ``bytes.find`` instead of byte loops, and hands on a *normalised* header (SOI, the segments,
-the SOS header) that Pillow can parse without ever seeing the hostile parts. A truncated scan is
-invisible to header parsers, so the tail of the file is read too, to see whether the scan ends
-with an EOI marker.
+garbage after SOI, absurd declared sizes) in bounded time and memory, and fast on honest ones. The
+walker works on a buffer (the file memory-mapped, or bytes), never looks further than
+``MAX_HEADER`` bytes for the header, and skips fill bytes and garbage with C-level searches
+(``bytes.find``, a compiled regex) instead of byte loops. What follows the header, the
+entropy-coded scan and whatever trails it, is ``pipeline.scan``'s job.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Protocol
 
-CHUNK = 64 * 1024
 MAX_HEADER = 16 * 1024 * 1024
 MAX_SEGMENTS = 4096
-TAIL = 64 * 1024
-MAX_PADDING_SCAN = 32 * 1024 * 1024
 STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM and RSTn carry no length
 SOI, EOI, SOS = 0xD8, 0xD9, 0xDA
+_NOT_FILL = re.compile(rb"[^\xff]")
 
 MAGIC = (
     (b"\xff\xd8\xff", "jpeg"),
@@ -31,6 +29,14 @@ MAGIC = (
     (b"MM\x00*", "tiff"),
     (b"BM", "bmp"),
 )
+
+
+class Buffer(Protocol):
+    """What the walkers need of a file's bytes: ``bytes`` and ``mmap.mmap`` both qualify."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: slice, /) -> bytes: ...
+    def find(self, sub: bytes, start: int = ..., end: int = ..., /) -> int: ...
 
 
 class JpegStructureError(Exception):
@@ -44,7 +50,7 @@ class JpegStructureError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """One marker segment: the marker byte (0xE1 for APP1...) and its payload (after the length)."""
+    """One marker segment: the marker byte (0xE1 for APP1...), where its FF is, its payload."""
 
     marker: int
     offset: int
@@ -53,13 +59,12 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class JpegHeader:
-    """The segments before the first scan, a Pillow-parseable copy of them, and what the tail says."""
+    """The segments before the first scan (SOS included) and where the scan's data begins."""
 
     segments: tuple[Segment, ...]
-    normalised: bytes
     sos_offset: int
+    scan_start: int
     file_size: int
-    has_eoi: bool
     extraneous_bytes: int
 
 
@@ -75,108 +80,68 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-class _Reader:
-    """Growing in-memory window over the start of a file, capped at ``MAX_HEADER``."""
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self.fh = fh
-        self.buf = bytearray()
-        self.eof = False
-
-    def ensure(self, end: int) -> bool:
-        """Make ``buf[:end]`` available; False if the file ends first."""
-        if end > MAX_HEADER:
-            raise JpegStructureError("corrupt", f"JPEG header larger than {MAX_HEADER // 2**20} MB")
-        while len(self.buf) < end and not self.eof:
-            data = self.fh.read(max(CHUNK, end - len(self.buf)))
-            if not data:
-                self.eof = True
-            self.buf += data
-        return len(self.buf) >= end
-
-    def find_ff(self, pos: int) -> int:
-        """Position of the next 0xFF at or after ``pos``, reading on as needed; -1 at EOF."""
-        while True:
-            hit = self.buf.find(b"\xff", pos)
-            if hit >= 0:
-                return hit
-            pos = len(self.buf)
-            if not self.ensure(pos + 1):
-                return -1
-
-    def skip_fill(self, pos: int) -> int:
-        """Skip a run of 0xFF fill bytes; returns the position of the first non-FF byte."""
-        while True:
-            stripped = len(self.buf) - len(self.buf[pos:].lstrip(b"\xff"))
-            if stripped < len(self.buf):
-                return stripped
-            if not self.ensure(len(self.buf) + 1):
-                return len(self.buf)
-            pos = stripped
-
-
-def read_header(fh: BinaryIO, file_size: int) -> JpegHeader:
+def read_header(buf: Buffer, file_size: int | None = None) -> JpegHeader:
     """Walk the segments of a JPEG from SOI to SOS; raise ``JpegStructureError`` if impossible."""
-    reader = _Reader(fh)
-    if not reader.ensure(3) or reader.buf[:2] != b"\xff\xd8":
-        if reader.buf and b"\xff\xd8\xff".startswith(reader.buf):  # 1 or 2 bytes of a JPEG
+    size = len(buf) if file_size is None else file_size
+    head = buf[:16]
+    if len(head) < 3 or head[:2] != b"\xff\xd8":
+        if head and b"\xff\xd8\xff".startswith(head):  # 1 or 2 bytes of a JPEG
             raise JpegStructureError("truncated", "file ends inside the start-of-image marker")
-        what = sniff_format(bytes(reader.buf[:16])) or ("empty" if not reader.buf else "unknown")
+        what = sniff_format(head) or ("empty" if not head else "unknown")
         raise JpegStructureError("not_jpeg", f"not a JPEG (format: {what})", what)
     segments: list[Segment] = []
-    out = bytearray(b"\xff\xd8")
     pos, extraneous = 2, 0
     while True:
-        ff = reader.find_ff(pos)
-        if ff < 0:
-            raise JpegStructureError("truncated", "file ends inside the JPEG header (no start of scan)")
+        ff = _find_ff(buf, pos, size)
         extraneous += ff - pos
-        mpos = reader.skip_fill(ff)
-        if not reader.ensure(mpos + 1):
-            raise JpegStructureError("truncated", "file ends inside the JPEG header (no start of scan)")
-        marker = reader.buf[mpos]
+        mpos = _skip_fill(buf, ff, size)
+        marker = buf[mpos:mpos + 1][0]
         pos = mpos + 1
         if marker == 0x00 or marker in STANDALONE or marker == SOI:
             extraneous += 2  # stuffed or stray markers have no place in a header
             continue
         if marker == EOI:
             raise JpegStructureError("corrupt", "end of image before any scan (no image data)")
-        if not reader.ensure(pos + 2):
-            raise JpegStructureError("truncated", "file ends inside a segment length")
-        length = int.from_bytes(reader.buf[pos:pos + 2], "big")
+        length = int.from_bytes(_need(buf, pos, 2, size, "a segment length"), "big")
         if length < 2:
             raise JpegStructureError("corrupt", f"segment 0xFF{marker:02X} has invalid length {length}")
-        if not reader.ensure(pos + length):
-            raise JpegStructureError("truncated", f"file ends inside segment 0xFF{marker:02X}")
-        payload = bytes(reader.buf[pos + 2:pos + length])
+        payload = _need(buf, pos + 2, length - 2, size, f"segment 0xFF{marker:02X}")
         segments.append(Segment(marker, mpos - 1, payload))
-        out += bytes((0xFF, marker)) + reader.buf[pos:pos + length]
         if len(segments) > MAX_SEGMENTS:
             raise JpegStructureError("corrupt", f"more than {MAX_SEGMENTS} header segments")
-        if marker == SOS:
-            return JpegHeader(tuple(segments), bytes(out), mpos - 1, file_size,
-                              _ends_with_eoi(fh, file_size, pos + length), extraneous)
         pos += length
+        if marker == SOS:
+            return JpegHeader(tuple(segments), mpos - 1, pos, size, extraneous)
 
 
-def _ends_with_eoi(fh: BinaryIO, file_size: int, scan_start: int) -> bool:
-    """Does the scan end with EOI? Trailing 0x00/0xFF padding and short camera trailers are allowed.
+def _limit_error(end: int, size: int, where: str) -> JpegStructureError:
+    if end > MAX_HEADER and size > MAX_HEADER:
+        return JpegStructureError("corrupt", f"JPEG header larger than {MAX_HEADER // 2**20} MB")
+    return JpegStructureError("truncated", f"file ends inside {where}")
 
-    Entropy-coded data never contains FF D9 (0xFF is stuffed as FF 00), so an EOI found in the
-    tail after the scan started really ends the image. Each block is read with the byte before
-    it, so an EOI split across two blocks (FF | D9, after exactly 64 KB - 1 of padding) is seen.
-    """
-    end = file_size
-    while end > scan_start:
-        start = max(scan_start, end - TAIL)
-        lead = 1 if start > scan_start else 0
-        fh.seek(start - lead)
-        block = fh.read(end - start + lead)
-        if len(block) <= lead:
-            return False
-        if block[lead:].rstrip(b"\x00\xff"):
-            return b"\xff\xd9" in block
-        if file_size - start > MAX_PADDING_SCAN:
-            return False
-        end = start
-    return False
+
+def _need(buf: Buffer, start: int, count: int, size: int, what: str) -> bytes:
+    """``count`` bytes at ``start``, within the file and the header limit."""
+    end = start + count
+    if end > MAX_HEADER or end > size:
+        raise _limit_error(end, size, what)
+    return buf[start:end]
+
+
+def _find_ff(buf: Buffer, pos: int, size: int) -> int:
+    """The next 0xFF at or after ``pos`` within the header limit."""
+    hit = buf.find(b"\xff", pos, min(size, MAX_HEADER))
+    if hit < 0:
+        raise _limit_error(MAX_HEADER + 1 if size > MAX_HEADER else size + 1, size,
+                           "the JPEG header (no start of scan)")
+    return hit
+
+
+def _skip_fill(buf: Buffer, ff: int, size: int) -> int:
+    """Position of the marker byte after a run of 0xFF fill bytes starting at ``ff``."""
+    end = min(size, MAX_HEADER)
+    found = _NOT_FILL.search(buf, ff, end)  # type: ignore[call-overload]
+    if found is None:
+        raise _limit_error(MAX_HEADER + 1 if size > MAX_HEADER else size + 1, size,
+                           "the JPEG header (no start of scan)")
+    return found.start()

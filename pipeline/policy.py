@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,18 @@ from typing import Any
 from pipeline.errors import CamidError
 
 CHECKS = ("require_jpeg", "require_eoi", "reject_corrupt", "require_exif", "edits", "exif_size",
-          "quality", "native_size")
+          "quality", "native_size", "scan", "encoder", "reject_resaved", "pixel_decode", "thumbnail",
+          "recompressed", "resampled", "local_edit")
+PIXEL_CHECKS = frozenset({"pixel_decode", "thumbnail", "recompressed", "resampled", "local_edit"})
+# numeric thresholds per table: name -> (lowest, highest) allowed value
+THRESHOLDS = {
+    "scan": {"noise_floor": (0.0, 64.0), "min_byte_variety": (0.0, 1.0)},
+    "encoder": {"min_uploaders": (1, 1_000_000)},
+    "pixels": {"max_flat": (0.0, 1.0), "max_thumbnail_error": (0.0, 255.0),
+               "max_thumbnail_local": (0.0, 255.0), "max_resampling": (-1.0, 1.0),
+               "max_smoothing": (0.0, 16.0), "max_copy_move": (0.0, 1.0),
+               "max_recompression": (0.0, 1.0)},
+}
 ESTIMATES = ("corrected", "imagemagick")
 
 
@@ -35,16 +46,30 @@ class Policy:
     editors: tuple[re.Pattern[str], ...]
     unknown_is_edit: bool
     hash: str
+    thresholds: dict[str, float] = field(default_factory=dict)  # "table.name" -> value
 
     def applies(self, check: str) -> bool:
         return check in self.checks
+
+    def threshold(self, name: str) -> float:
+        """A numeric threshold by ``table.name`` (e.g. ``pixels.max_flat``)."""
+        return self.thresholds[name]
+
+    @property
+    def pixel_checks(self) -> frozenset[str]:
+        """The pixel-stage checks switched on: the stage runs when there is at least one."""
+        return self.checks & PIXEL_CHECKS
 
     def is_editor(self, software: str) -> bool:
         return any(p.search(software) for p in self.editors)
 
 
-def load_policy(path: str | Path | None = None) -> Policy:
-    """The default policy, with the file at ``path`` merged over it."""
+def load_policy(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Policy:
+    """The default policy, with the file at ``path`` merged over it, then ``overrides`` (tables).
+
+    ``overrides`` is how commands switch checks off for a run (``camid inspect --header-only``):
+    the result is an ordinary policy, hashed like any other.
+    """
     text = resources.files("pipeline").joinpath("policy.toml").read_text(encoding="utf-8")
     doc = _parse("policy.toml (built in)", text)
     name = "policy.toml (built in)"
@@ -54,13 +79,22 @@ def load_policy(path: str | Path | None = None) -> Policy:
             user = _parse(name, Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
             raise PolicyError(f"{path}: cannot read policy file: {exc.strerror or exc}") from None
-        for table, values in user.items():
-            if table not in doc:
-                raise PolicyError(f"{name}: unknown table [{table}]")
-            if not isinstance(values, dict):
-                raise PolicyError(f"{name}: [{table}] must be a table")
-            doc[table].update(values)
+        _merge(name, doc, user)
+    if overrides:
+        _merge(name, doc, overrides)
     return _build(name, doc)
+
+
+def _merge(name: str, doc: dict[str, Any], user: dict[str, Any]) -> None:
+    for table, values in user.items():
+        if table not in doc:
+            raise PolicyError(f"{name}: unknown table [{table}]")
+        if not isinstance(values, dict):
+            raise PolicyError(f"{name}: [{table}] must be a table")
+        doc[table].update(values)
+
+
+HEADER_ONLY = {"checks": {check: False for check in PIXEL_CHECKS}}
 
 
 def _build(name: str, doc: dict[str, Any]) -> Policy:
@@ -95,7 +129,21 @@ def _build(name: str, doc: dict[str, Any]) -> Policy:
         editors=patterns,
         unknown_is_edit=software["unknown_is_edit"],
         hash=hashlib.sha256(canon).hexdigest(),
+        thresholds=_thresholds(name, doc),
     )
+
+
+def _thresholds(name: str, doc: dict[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for table, limits in THRESHOLDS.items():
+        values = doc.get(table, {})
+        _known(name, table, values, set(limits))
+        for key, (low, high) in limits.items():
+            value = values.get(key)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+                raise PolicyError(f"{name}: [{table}]: field '{key}' must be a number from {low} to {high}")
+            out[f"{table}.{key}"] = value
+    return out
 
 
 def _known(name: str, table: str, values: dict[str, Any], allowed: set[str]) -> None:

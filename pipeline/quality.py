@@ -122,11 +122,17 @@ def ijg_match(tables: Sequence[Sequence[int]]) -> int | None:
     if not tables:
         return None
     actual = [tuple(table) for table in tables]
-    for quality in range(1, 101):
-        lum, chroma = _ijg_pair(quality)
-        if actual[0] == lum and all(table == chroma for table in actual[1:]):
-            return quality
-    return None
+    quality = _ijg_by_luminance().get(actual[0])
+    if quality is None:
+        return None
+    chroma = _ijg_pair(quality)[1]
+    return quality if all(table == chroma for table in actual[1:]) else None
+
+
+@cache
+def _ijg_by_luminance() -> dict[tuple[int, ...], int]:
+    """Quality by IJG luminance table (distinct for every quality), so a match is one lookup."""
+    return {_ijg_pair(quality)[0]: quality for quality in range(100, 0, -1)}  # the lowest wins
 
 
 def nearest_ijg_quality(tables: Sequence[Sequence[int]]) -> int:
@@ -151,7 +157,7 @@ def nearest_ijg_quality(tables: Sequence[Sequence[int]]) -> int:
 
 def _validated(tables: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], ...]:
     """Tables as tuples of ints; a wrong length means the caller passed something other than DQTs."""
-    result = tuple(tuple(int(value) for value in table) for table in tables)
+    result = tuple(tuple(map(int, table)) for table in tables)
     for table_id, table in enumerate(result):
         if len(table) != DCT_SIZE2:
             raise ValueError(f"quantization table {table_id} has {len(table)} entries, expected 64")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from pipeline.evidence import EncoderSignature, PixelFacts
+
 # progress callback every long stage takes: (stage name, items done, items in all)
 Tick = Callable[[str, int, int], None]
 
@@ -40,6 +42,14 @@ class Reason(StrEnum):
     QUALITY_UNKNOWN = "quality_unknown"
     NON_NATIVE_SIZE = "non_native_size"
     UNREADABLE = "unreadable"
+    EMPTY_SCAN = "empty_scan"
+    FOREIGN_ENCODER = "foreign_encoder"
+    RESAVED = "resaved"  # only when the policy rejects re-saves (by default it is a flag)
+    PIXELS_UNCHECKED = "pixels_unchecked"  # header checks passed, the pixel stage has not run yet
+    THUMBNAIL_MISMATCH = "thumbnail_mismatch"
+    RECOMPRESSED = "recompressed"
+    RESAMPLED = "resampled"
+    LOCAL_EDIT = "local_edit"
 
 
 class CandidateStatus(StrEnum):
@@ -137,21 +147,50 @@ class ImageFacts:
     quality: int | None = None
     ijg_exact: bool | None = None
     error: str | None = None
+    # the scan, measured without decoding (pipeline.scan)
+    coding: str | None = None
+    subsampling: str | None = None
+    scan_bytes: int | None = None
+    scan_bpp: float | None = None
+    scan_byte_variety: float | None = None
+    scan_bad_markers: int = 0
+    scans: int | None = None
+    restart_interval: int | None = None
+    restart_markers: int | None = None
+    restart_checked: int | None = None
+    restart_expected: int | None = None
+    restart_out_of_order: int = 0
+    trailer_bytes: int | None = None
+    # where the EXIF thumbnail lies in the file, for the pixel stage
+    thumbnail_offset: int | None = None
+    thumbnail_length: int | None = None
+    signature: EncoderSignature | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """Whether a file belongs in the dataset, with *every* failing reason, not the first."""
+    """Whether a file belongs in the dataset, with *every* failing reason, not the first.
+
+    ``details`` has one entry per reason: the measured value that failed, in words ("quality 91 <
+    95"). ``flags`` are observations that reject nothing under the policy (``resaved``).
+    """
 
     accepted: bool
     label: str | None
     reasons: tuple[Reason, ...]
     policy_hash: str
     registry_hash: str
+    details: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.accepted == bool(self.reasons):
             raise ValueError("a verdict is accepted exactly when it has no reasons")
+        if self.details and len(self.details) != len(self.reasons):
+            raise ValueError("a verdict has one detail per reason")
+
+    def detail(self, reason: Reason) -> str | None:
+        return self.details[self.reasons.index(reason)] if reason in self.reasons and self.details else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,11 +228,36 @@ class FactsUpdate:
 
 @dataclass(frozen=True, slots=True)
 class StoredFacts:
-    """Facts of a stored image as the catalog holds them, with their hash."""
+    """Facts of a stored image as the catalog holds them, with their hashes.
+
+    ``pixels`` are the pixel stage's measurements when current (None: not measured yet, or by
+    an older version of the detectors).
+    """
 
     sha256: str
     facts: ImageFacts
     facts_hash: str | None
+    pixels: PixelFacts | None = None
+    pixel_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PixelTask:
+    """A stored file the pixel stage must measure, with the header facts it needs."""
+
+    sha256: str
+    path: str
+    facts: ImageFacts
+
+
+@dataclass(frozen=True, slots=True)
+class PixelUpdate:
+    """Pixel measurements of a stored file, to be saved in the catalog."""
+
+    sha256: str
+    pixels: PixelFacts
+    pixel_hash: str
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,11 +270,13 @@ class PerceptualHash:
 
 @dataclass(frozen=True, slots=True)
 class Judgement:
-    """A verdict for a stored image, with the facts hash it was computed from."""
+    """A verdict for a stored image, with the hashes of what it was computed from."""
 
     sha256: str
     verdict: Verdict
     facts_hash: str | None
+    signatures_hash: str | None = None
+    pixel_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,24 @@ class CameraQueries:
     review_gallery_titles: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class EncoderRules:
+    """What the registry says a camera's firmware writes (``[cameras.ID.encoder]``).
+
+    ``signatures`` are signature ids (``camid signatures``) accepted as the camera's, as if the
+    catalog had learned them. The other fields are rules; None means "no rule". A file breaking
+    ``jfif``, ``progressive`` or ``huffman`` was rewritten by other software (its container); one
+    breaking ``ijg_tables`` or ``subsampling`` was re-encoded (its pixels).
+    """
+
+    signatures: tuple[str, ...] = ()
+    jfif: bool | None = None  # False: the firmware never writes a JFIF APP0
+    progressive: bool | None = None  # False: never progressive
+    ijg_tables: bool | None = None  # False: its tables are never libjpeg's standard ones
+    huffman: str | None = None  # "standard" or "optimised"
+    subsampling: tuple[str, ...] = ()  # allowed chroma subsamplings ("4:2:0", ...); () = any
+
+
 @dataclass(frozen=True)
 class Camera:
     """One class of the classifier: a camera model and how its original files look."""
@@ -45,6 +63,7 @@ class Camera:
     firmware_software: tuple[str, ...]
     min_quality: int
     queries: CameraQueries
+    encoder: EncoderRules = EncoderRules()
 
     @cached_property
     def _make_set(self) -> frozenset[str]:

@@ -19,13 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import RegistryError
-from pipeline.registry import Camera, CameraQueries, Registry
+from pipeline.registry import Camera, CameraQueries, EncoderRules, Registry
 
 DEFAULT_NAME = "cameras.toml (built in)"
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 SIZE_RE = re.compile(r"^(\d{2,6})x(\d{2,6})$")
 STR_LISTS = ("makes", "models", "exclude_models", "sizes", "firmware_software")
-CAMERA_FIELDS = {"name", "enabled", "min_quality", "queries", *STR_LISTS}
+CAMERA_FIELDS = {"name", "enabled", "min_quality", "queries", "encoder", *STR_LISTS}
+ENCODER_BOOLS = ("jfif", "progressive", "ijg_tables")
+ENCODER_FIELDS = {"signatures", "huffman", "subsampling", *ENCODER_BOOLS}
+HUFFMAN = ("standard", "optimised")
+SIGNATURE_RE = re.compile(r"^[0-9a-f]{6}(-[0-9a-f]{6}){7}$")
 REQUIRED = ("name", "makes", "models", "sizes")
 QUERY_FIELDS = set(CameraQueries.__dataclass_fields__)
 
@@ -79,7 +83,13 @@ def camera_to_json(camera: Camera) -> dict[str, Any]:
         "firmware_software": list(camera.firmware_software),
         "min_quality": camera.min_quality,
         "queries": {f: list(getattr(q, f)) for f in sorted(QUERY_FIELDS)},
+        "encoder": _encoder_to_json(camera.encoder),
     }
+
+
+def _encoder_to_json(rules: EncoderRules) -> dict[str, Any]:
+    return {"signatures": list(rules.signatures), "jfif": rules.jfif, "progressive": rules.progressive,
+            "ijg_tables": rules.ijg_tables, "huffman": rules.huffman, "subsampling": list(rules.subsampling)}
 
 
 def _read_default() -> dict[str, Any]:
@@ -163,7 +173,31 @@ def _camera(name: str, cid: str, entry: dict[str, Any], default_quality: int) ->
         firmware_software=lists["firmware_software"],
         min_quality=_quality(quality, f"{where}: field 'min_quality'"),
         queries=_queries(entry.get("queries", {}), where),
+        encoder=_encoder(entry.get("encoder", {}), where),
     )
+
+
+def _encoder(value: Any, where: str) -> EncoderRules:
+    """``[cameras.ID.encoder]``: allowed signatures and rules on what the firmware writes."""
+    table = _table(value, f"{where}: field 'encoder'")
+    unknown = set(table) - ENCODER_FIELDS
+    if unknown:
+        raise RegistryError(f"{where}: unknown field(s) in 'encoder': {', '.join(sorted(unknown))}")
+    for name in ENCODER_BOOLS:
+        if name in table and not isinstance(table[name], bool):
+            raise RegistryError(f"{where}: field 'encoder.{name}' must be true or false")
+    huffman = table.get("huffman")
+    if huffman is not None and huffman not in HUFFMAN:
+        raise RegistryError(f"{where}: field 'encoder.huffman' must be one of {', '.join(HUFFMAN)}")
+    signatures = _str_list(table.get("signatures", []), f"{where}: field 'encoder.signatures'")
+    for sig in signatures:
+        if not SIGNATURE_RE.match(sig):
+            raise RegistryError(f"{where}: field 'encoder.signatures': {sig!r} is not a signature id "
+                                "(eight 6-hex parts joined by '-', as `camid signatures` prints)")
+    return EncoderRules(signatures=signatures, jfif=table.get("jfif"), progressive=table.get("progressive"),
+                        ijg_tables=table.get("ijg_tables"), huffman=huffman,
+                        subsampling=_str_list(table.get("subsampling", []),
+                                              f"{where}: field 'encoder.subsampling'"))
 
 
 def _queries(value: Any, where: str) -> CameraQueries:

@@ -1,74 +1,126 @@
-"""The verdict: a pure function of (facts, registry, policy) listing *every* failing reason.
+"""The verdict: a pure function of (facts, registry, policy, signatures, pixel facts).
 
-Every reason is reported, not the first, so the catalog can say how much each check costs a
-source ("half of Flickr's iPhone 6 files are resized") and a policy change can be reasoned about.
-The label comes only from the file's own EXIF Make and Model through the registry.
+Every failing reason is reported, not the first, each with the measured value that failed, so
+the catalog can say how much each check costs a source ("half of Flickr's iPhone 6 files are
+resized") and a policy change can be reasoned about. The label comes only from the file's own
+EXIF Make and Model through the registry.
+
+Two stages feed it. The header stage (``pipeline.facts``) is always there; the pixel stage
+(``pipeline.pixels``) runs later, on files the header stage accepted: until it has, such a file is
+``pixels_unchecked``, never accepted, so nothing half-checked reaches a dataset.
 """
 
 from __future__ import annotations
 
+from pipeline.evidence import PixelFacts
+from pipeline.pixel_checks import pixel_findings
 from pipeline.policy import Policy
 from pipeline.records import ImageFacts, Reason, Verdict
 from pipeline.registry import Camera, Registry
+from pipeline.scan_checks import Finding, scan_findings
+from pipeline.signature_book import EMPTY_BOOK, SignatureBook, check_encoder
 
 DEFAULT_MIN_QUALITY = 95
 
 
-def judge(facts: ImageFacts, registry: Registry, policy: Policy) -> Verdict:
+def judge(facts: ImageFacts, registry: Registry, policy: Policy, book: SignatureBook = EMPTY_BOOK,
+          pixels: PixelFacts | None = None) -> Verdict:
     """Accept or reject one file; ``reasons`` holds every failing check, in a stable order."""
-    reasons: list[Reason] = []
     if facts.format is None:
-        return _verdict(None, [Reason.UNREADABLE], registry, policy)
+        return _verdict(None, [(Reason.UNREADABLE, facts.error or "unreadable")], [], registry, policy)
     if facts.format != "jpeg":
-        return _verdict(None, [Reason.NOT_JPEG], registry, policy)
+        return _verdict(None, [(Reason.NOT_JPEG, f"the file is {facts.format}")], [], registry, policy)
     if facts.error is not None:
-        reasons.append(Reason.TRUNCATED if facts.truncated else Reason.CORRUPT)
-        return _verdict(None, reasons, registry, policy)
-    if policy.applies("require_eoi") and facts.truncated:
-        reasons.append(Reason.TRUNCATED)
-    if policy.applies("reject_corrupt") and facts.corrupt:
-        reasons.append(Reason.CORRUPT)
-    if policy.applies("require_exif") and not facts.has_exif:
-        reasons.append(Reason.NO_EXIF)
+        reason = Reason.TRUNCATED if facts.truncated else Reason.CORRUPT
+        return _verdict(None, [(reason, facts.error)], [], registry, policy)
+    found = structure_findings(facts, policy)
     match = registry.match(facts.make, facts.model)
     if match.reason is not None:
-        reasons.append(match.reason)
+        found.append((match.reason, f"EXIF Make {facts.make!r}, Model {facts.model!r}"))
     camera = registry.get(match.label) if match.label else None
+    flags: list[str] = []
+    found += camera_findings(facts, camera, policy)
+    if camera is not None:
+        found += encoder_findings(facts, camera, policy, book, flags)
+    if pixels is not None:
+        found += pixel_findings(pixels, policy)
+    elif policy.pixel_checks and not found:
+        found.append((Reason.PIXELS_UNCHECKED, "the pixel stage has not run on this file yet"))
+    return _verdict(match.label, found, flags, registry, policy)
+
+
+def structure_findings(facts: ImageFacts, policy: Policy) -> list[Finding]:
+    """Checks that need no camera: the scan, corruption, EXIF presence, editing traces."""
+    found: list[Finding] = []
+    if policy.applies("require_eoi") and facts.truncated:
+        found.append((Reason.TRUNCATED, "no end-of-image marker after the scan"))
+    if policy.applies("reject_corrupt") and facts.corrupt:
+        found.append((Reason.CORRUPT, facts.corrupt))
+    if policy.applies("scan"):
+        found += [f for f in scan_findings(facts, policy.threshold("scan.noise_floor"),
+                                           policy.threshold("scan.min_byte_variety"))
+                  if f[0] != Reason.CORRUPT or policy.applies("reject_corrupt")]
+    if policy.applies("require_exif") and not facts.has_exif:
+        found.append((Reason.NO_EXIF, "no readable EXIF APP1 segment"))
+    return found
+
+
+def camera_findings(facts: ImageFacts, camera: Camera | None, policy: Policy) -> list[Finding]:
+    """Edits, the EXIF size, quality (the camera's minimum, else 95) and the native size."""
+    found: list[Finding] = []
     if policy.applies("edits"):
-        reasons += edit_reasons(facts, camera, policy)
+        found += edit_findings(facts, camera, policy)
     if policy.applies("exif_size") and _exif_size_differs(facts):
-        reasons.append(Reason.EXIF_SIZE_MISMATCH)
+        found.append((Reason.EXIF_SIZE_MISMATCH, f"EXIF records {facts.exif_width}x{facts.exif_height}, "
+                      f"the image is {facts.width}x{facts.height}"))
     if policy.applies("quality"):
-        reasons += quality_reasons(facts, camera, policy)
+        found += quality_findings(facts, camera, policy)
     if policy.applies("native_size") and camera is not None and not _native(facts, camera):
-        reasons.append(Reason.NON_NATIVE_SIZE)
-    return _verdict(match.label, reasons, registry, policy)
+        sizes = ", ".join(f"{w}x{h}" for w, h in camera.sizes)
+        found.append((Reason.NON_NATIVE_SIZE, f"{facts.width}x{facts.height} is not native to "
+                      f"{camera.id} ({sizes})"))
+    return found
 
 
-def edit_reasons(facts: ImageFacts, camera: Camera | None, policy: Policy) -> list[Reason]:
+def edit_findings(facts: ImageFacts, camera: Camera | None, policy: Policy) -> list[Finding]:
     """Traces of editing software: Software, CreatorTool, XMP history, Camera Raw, Adobe segments."""
-    reasons = []
+    found: list[Finding] = []
     if _is_edit(facts.software, camera, policy):
-        reasons.append(Reason.EDITED_SOFTWARE)
+        found.append((Reason.EDITED_SOFTWARE, f"Software {facts.software!r}"))
     if _is_edit(facts.xmp_creator_tool, camera, policy):
-        reasons.append(Reason.EDITED_CREATOR_TOOL)
+        found.append((Reason.EDITED_CREATOR_TOOL, f"XMP CreatorTool {facts.xmp_creator_tool!r}"))
     if facts.xmp_history_agents:
-        reasons.append(Reason.XMP_EDIT_HISTORY)
+        found.append((Reason.XMP_EDIT_HISTORY, "XMP history by " + ", ".join(facts.xmp_history_agents)))
     if facts.has_camera_raw:
-        reasons.append(Reason.CAMERA_RAW_SETTINGS)
+        found.append((Reason.CAMERA_RAW_SETTINGS, "XMP Camera Raw (crs:) settings"))
     if facts.has_photoshop_irb and not facts.photoshop_iptc_only:
-        reasons.append(Reason.PHOTOSHOP_RESOURCES)
+        found.append((Reason.PHOTOSHOP_RESOURCES, "Photoshop APP13 resources beyond IPTC"))
     if facts.has_adobe_app14:
-        reasons.append(Reason.ADOBE_APP14)
-    return reasons
+        found.append((Reason.ADOBE_APP14, "an Adobe APP14 segment"))
+    return found
 
 
-def quality_reasons(facts: ImageFacts, camera: Camera | None, policy: Policy) -> list[Reason]:
+def quality_findings(facts: ImageFacts, camera: Camera | None, policy: Policy) -> list[Finding]:
     value = facts.quality if policy.estimate == "corrected" else facts.quality_imagemagick
     if value is None:
-        return [Reason.QUALITY_UNKNOWN]
+        return [(Reason.QUALITY_UNKNOWN, "no quantization tables to estimate the quality from")]
     minimum = policy.min_quality or (camera.min_quality if camera else DEFAULT_MIN_QUALITY)
-    return [Reason.LOW_QUALITY] if value < minimum else []
+    return [(Reason.LOW_QUALITY, f"quality {value} < {minimum}")] if value < minimum else []
+
+
+def encoder_findings(facts: ImageFacts, camera: Camera, policy: Policy, book: SignatureBook,
+                     flags: list[str]) -> list[Finding]:
+    """foreign_encoder, or the resaved flag (a reason only when the policy rejects re-saves)."""
+    if not policy.applies("encoder") or facts.signature is None:
+        return []
+    check = check_encoder(facts.signature, camera, book)
+    if check.status == "foreign":
+        return [(Reason.FOREIGN_ENCODER, check.detail)]
+    if check.status == "resaved":
+        flags.append("resaved")
+        if policy.applies("reject_resaved"):
+            return [(Reason.RESAVED, check.detail)]
+    return []
 
 
 def _is_edit(software: str | None, camera: Camera | None, policy: Policy) -> bool:
@@ -92,7 +144,11 @@ def _native(facts: ImageFacts, camera: Camera) -> bool:
         facts.width, facts.height)
 
 
-def _verdict(label: str | None, reasons: list[Reason], registry: Registry, policy: Policy) -> Verdict:
-    unique = tuple(dict.fromkeys(reasons))
-    return Verdict(accepted=not unique, label=label, reasons=unique, policy_hash=policy.hash,
-                   registry_hash=registry.hash)
+def _verdict(label: str | None, found: list[Finding], flags: list[str], registry: Registry,
+             policy: Policy) -> Verdict:
+    """One entry per reason (the first detail of a reason that failed twice wins)."""
+    unique: dict[Reason, str] = {}
+    for reason, detail in found:
+        unique.setdefault(reason, detail)
+    return Verdict(accepted=not unique, label=label, reasons=tuple(unique), policy_hash=policy.hash,
+                   registry_hash=registry.hash, details=tuple(unique.values()), flags=tuple(flags))

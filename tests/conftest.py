@@ -82,7 +82,19 @@ def registry():
 
 @pytest.fixture(scope="session")
 def policy():
-    """The built-in curation policy (immutable: one for the whole run)."""
+    """The built-in curation policy without the pixel stage: the header checks alone.
+
+    Most verdict tests are about what the header says; tests of the pixel stage use
+    ``full_policy`` (immutable: one for the whole run).
+    """
+    from pipeline.policy import HEADER_ONLY, load_policy
+
+    return load_policy(overrides=HEADER_ONLY)
+
+
+@pytest.fixture(scope="session")
+def full_policy():
+    """The built-in curation policy as `camid curate` uses it: header and pixel checks."""
     from pipeline.policy import load_policy
 
     return load_policy()

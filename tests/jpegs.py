@@ -44,15 +44,17 @@ def make_jpeg(
     exif_size: object = _SAME,
     makernote: bytes | None = None,
     exif: bool = True,
-    flat: bool = False,
+    content: str = "noise",
     seed: int = 0,
 ) -> bytes:
     """A real JPEG written by Pillow (libjpeg) with the given EXIF; ``exif=False`` writes none.
 
     ``exif_size`` is the (width, height) recorded in the EXIF IFD (default: the real size; None
-    leaves it out). ``flat`` makes a uniform grey image instead of noise.
+    leaves it out). ``content`` is "noise" (uniform random pixels), "camera" (a smooth scene with
+    sensor-like noise, what a camera original's scan has to carry; quick at native sizes) or
+    "flat" (one grey: a scan with nothing in it).
     """
-    image = _image(size, flat, seed)
+    image = _image(size, content, seed)
     options: dict[str, object] = {"quality": quality}
     if exif:
         options["exif"] = exif_block(
@@ -69,14 +71,27 @@ def make_jpeg(
 @cache
 def native_iphone6(quality: int = 96) -> bytes:
     """An untouched-looking iPhone 6 original: 3264x2448, iOS Software, IJG tables (cached)."""
-    return make_jpeg(IPHONE6_SIZE, quality=quality, flat=True)
+    return make_jpeg(IPHONE6_SIZE, quality=quality, content="camera")
 
 
-def _image(size: tuple[int, int], flat: bool, seed: int) -> Image.Image:
-    if flat:
+def _image(size: tuple[int, int], content: str, seed: int) -> Image.Image:
+    if content == "flat":
         return Image.new("RGB", size, (128, 128, 128))
+    if content == "camera":
+        return Image.fromarray(camera_pixels(size, seed), "RGB")
     rng = np.random.default_rng(seed)
     return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), "RGB")
+
+
+@cache
+def camera_pixels(size: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """Smooth colour gradients and blobs plus noise of about 2 grey levels (cached per size)."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    coarse = rng.integers(40, 216, (max(2, height // 64), max(2, width // 64), 3), dtype=np.uint8)
+    scene = np.asarray(Image.fromarray(coarse, "RGB").resize(size, Image.Resampling.BILINEAR), np.int16)
+    noise = rng.integers(-3, 4, (height, width, 1), dtype=np.int16)
+    return np.clip(scene + noise, 0, 255).astype(np.uint8)
 
 
 def exif_block(

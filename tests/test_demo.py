@@ -24,7 +24,11 @@ def test_quick_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     assert summary["accepted"] == 120  # 6 cameras x 20 originals, every one accepted
     assert all(d["ok"] for d in summary["decoys"]), summary["decoys"]
     assert {d["file"].split("_")[1] for d in summary["decoys"]} == {
-        "edited", "lowq", "resized", "wrongcam", "truncated"}
+        "edited", "lowq", "resized", "wrongcam", "truncated", "resampled", "pasted"}
+    by_kind = {d["file"].split("_")[1]: d for d in summary["decoys"]}
+    # the pixel stage's decoys carry the camera's own header: only their pixels give them away
+    assert "resampled" in by_kind["resampled"]["reasons"]
+    assert "thumbnail_mismatch" in by_kind["pasted"]["reasons"]
     assert summary["weighted_accuracy"] > 1.5 * summary["chance_accuracy"]
     for key in ("rejected_by_reason", "elapsed_s", "dataset_dir", "run_dir"):
         assert key in summary

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.inspect_cmd import CONTRACT_KEYS, EXTRA_KEYS
+from flows.inspect_cmd import CONTRACT_KEYS, EXTRA_KEYS, STRUCTURED_KEYS
 from tests import jpegs
 
 CAMID = Path(sys.executable).with_name("camid")
@@ -60,7 +60,8 @@ def test_json_lines_for_good_bad_and_missing_files(files: dict[str, Path], tmp_p
     docs = [json.loads(line) for line in lines]
     for doc, path in zip(docs, files.values(), strict=True):
         assert tuple(doc)[:len(CONTRACT)] == CONTRACT  # contract keys first, in order
-        assert set(doc) == set(CONTRACT) | set(EXTRA_KEYS)
+        assert set(doc) == set(CONTRACT) | set(EXTRA_KEYS) | set(STRUCTURED_KEYS)
+        assert set(doc["details"]) == set(doc["reasons"])  # every reason with its measured value
         assert doc["path"] == str(path)
         assert isinstance(doc["accepted"], bool) and isinstance(doc["reasons"], list)
         assert doc["accepted"] == (doc["reasons"] == [])
@@ -73,9 +74,14 @@ def test_json_lines_for_good_bad_and_missing_files(files: dict[str, Path], tmp_p
     assert (good["quality"], good["quality_imagemagick"], good["ijg_exact"]) == (96, 96, True)
     assert good["label"] == "iPhone-6"
     assert good["has_exif"] is True and good["has_eoi"] is True and good["xmp_history_agents"] == []
+    assert good["signature"]["markers"].startswith("APP0:JFIF APP1:Exif DQT:0 DQT:1 SOF0")
+    assert good["signature"]["tables"] == "ijg:96" and len(good["signature"]["id"]) == 55
+    assert good["pixels"]["decoder"].startswith("libjpeg-turbo") and good["pixels"]["decode_warning"] is None
+    assert good["scan_bpp"] > 1 and good["flags"] == []
 
     assert by_name["gimp.jpg"]["reasons"] == ["edited_software", "non_native_size"]
     assert by_name["gimp.jpg"]["label"] == "iPhone-6"
+    assert by_name["gimp.jpg"]["details"]["edited_software"] == "Software 'GIMP 2.8'"
     assert by_name["truncated.jpg"]["reasons"] == ["truncated"]
     assert by_name["truncated.jpg"]["width"] == 3264  # the header was whole
     cut = by_name["header-cut.jpg"]

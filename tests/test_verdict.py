@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.facts import read_facts
-from pipeline.policy import CHECKS, PolicyError, load_policy
+from pipeline.policy import CHECKS, HEADER_ONLY, PIXEL_CHECKS, PolicyError, load_policy
 from pipeline.records import ImageFacts, Reason
 from pipeline.verdict import judge
 from tests import jpegs
@@ -28,7 +28,7 @@ BASE = ImageFacts(
 def user_policy(tmp_path: Path, text: str, name: str = "policy.toml"):
     path = tmp_path / name
     path.write_text(text)
-    return load_policy(path)
+    return load_policy(path, overrides=HEADER_ONLY)
 
 
 def reasons(facts: ImageFacts, registry, policy) -> tuple[Reason, ...]:
@@ -296,16 +296,18 @@ def test_every_check_switched_off(tmp_path, registry) -> None:
 # ---- the policy file -----------------------------------------------------------------------------
 
 
-def test_default_policy(policy) -> None:
-    assert policy.checks == frozenset(CHECKS)
+def test_default_policy(policy, full_policy) -> None:
+    assert full_policy.checks == frozenset(CHECKS) - {"reject_resaved"}
+    assert policy.checks == full_policy.checks - PIXEL_CHECKS  # the tests' header-only variant
     assert policy.estimate == "corrected" and policy.min_quality == 0 and policy.unknown_is_edit
     assert policy.is_editor("Adobe Photoshop CS6") and not policy.is_editor("8.3")
-    assert load_policy().hash == policy.hash and len(policy.hash) == 64
+    assert load_policy().hash == full_policy.hash and len(policy.hash) == 64
+    assert policy.hash != full_policy.hash
 
 
 def test_user_file_merges_field_by_field(tmp_path, policy) -> None:
     merged = user_policy(tmp_path, "[checks]\nquality = false\n[quality]\nmin_quality = 90\n")
-    assert merged.checks == frozenset(CHECKS) - {"quality"}
+    assert merged.checks == frozenset(CHECKS) - {"quality", "reject_resaved"} - PIXEL_CHECKS
     assert merged.min_quality == 90 and merged.estimate == "corrected"
     assert merged.editors == policy.editors
     # comments and layout do not change the hash, content does
@@ -375,7 +377,7 @@ def test_untouched_native_iphone6_is_accepted(verdict_of) -> None:
 
 
 def test_portrait_native_iphone6_is_accepted(verdict_of) -> None:
-    _, verdict = verdict_of(jpegs.make_jpeg((2448, 3264), quality=96, flat=True, orientation=6))
+    _, verdict = verdict_of(jpegs.make_jpeg((2448, 3264), quality=96, content="camera", orientation=6))
     assert verdict.accepted, verdict.reasons
 
 
@@ -385,15 +387,16 @@ NATIVE = jpegs.IPHONE6_SIZE
 @pytest.mark.parametrize(
     ("name", "build", "expected"),
     [
-        ("resized", lambda: jpegs.make_jpeg((1632, 1224), exif_size=NATIVE, flat=True),
+        ("resized", lambda: jpegs.make_jpeg((1632, 1224), exif_size=NATIVE, content="camera"),
          (R.EXIF_SIZE_MISMATCH, R.NON_NATIVE_SIZE)),
-        ("resized, EXIF rewritten", lambda: jpegs.make_jpeg((1632, 1224), flat=True), (R.NON_NATIVE_SIZE,)),
-        ("re-saved at 80", lambda: jpegs.make_jpeg(NATIVE, quality=80, flat=True), (R.LOW_QUALITY,)),
-        ("re-saved at 94", lambda: jpegs.make_jpeg(NATIVE, quality=94, flat=True), (R.LOW_QUALITY,)),
-        ("saved at 95", lambda: jpegs.make_jpeg(NATIVE, quality=95, flat=True), ()),
-        ("GIMP software", lambda: jpegs.make_jpeg(NATIVE, software="GIMP 2.8.10", flat=True),
+        ("resized, EXIF rewritten", lambda: jpegs.make_jpeg((1632, 1224), content="camera"),
+         (R.NON_NATIVE_SIZE,)),
+        ("re-saved at 80", lambda: jpegs.make_jpeg(NATIVE, quality=80, content="camera"), (R.LOW_QUALITY,)),
+        ("re-saved at 94", lambda: jpegs.make_jpeg(NATIVE, quality=94, content="camera"), (R.LOW_QUALITY,)),
+        ("saved at 95", lambda: jpegs.make_jpeg(NATIVE, quality=95, content="camera"), ()),
+        ("GIMP software", lambda: jpegs.make_jpeg(NATIVE, software="GIMP 2.8.10", content="camera"),
          (R.EDITED_SOFTWARE,)),
-        ("no software", lambda: jpegs.make_jpeg(NATIVE, software=None, flat=True), ()),
+        ("no software", lambda: jpegs.make_jpeg(NATIVE, software=None, content="camera"), ()),
         ("Photoshop APP13", lambda: jpegs.splice(jpegs.native_iphone6(),
                                                  jpegs.photoshop_app13(jpegs.PHOTOSHOP_RESOURCES)),
          (R.PHOTOSHOP_RESOURCES,)),
@@ -403,15 +406,17 @@ NATIVE = jpegs.IPHONE6_SIZE
             "Adobe Photoshop Lightroom 6.0 (Windows)", ["Adobe Photoshop Lightroom 6.0 (Windows)"],
             camera_raw=True)), (R.EDITED_CREATOR_TOOL, R.XMP_EDIT_HISTORY, R.CAMERA_RAW_SETTINGS)),
         ("firmware CreatorTool", lambda: jpegs.splice(jpegs.native_iphone6(), jpegs.xmp_app1("8.3")), ()),
-        ("EXIF stripped", lambda: jpegs.make_jpeg(NATIVE, exif=False, flat=True),
+        ("EXIF stripped", lambda: jpegs.make_jpeg(NATIVE, exif=False, content="camera"),
          (R.NO_EXIF, R.UNKNOWN_CAMERA)),
-        ("iPhone 6 Plus", lambda: jpegs.make_jpeg(NATIVE, model="iPhone 6 Plus", software=None, flat=True),
+        ("iPhone 6 Plus", lambda: jpegs.make_jpeg(NATIVE, model="iPhone 6 Plus", software=None,
+                                                  content="camera"),
          (R.EXCLUDED_MODEL,)),
         ("Canon", lambda: jpegs.make_jpeg((64, 48), make="Canon", model="Canon EOS 40D", software=None),
          (R.UNKNOWN_CAMERA,)),
         ("truncated download", lambda: jpegs.native_iphone6()[:-5000], (R.TRUNCATED,)),
         ("everything at once", lambda: jpegs.splice(
-            jpegs.make_jpeg((1632, 1224), quality=80, software="GIMP 2.8", exif_size=NATIVE, flat=True),
+            jpegs.make_jpeg((1632, 1224), quality=80, software="GIMP 2.8", exif_size=NATIVE,
+                            content="camera"),
             jpegs.adobe_app14()),
          (R.EDITED_SOFTWARE, R.ADOBE_APP14, R.EXIF_SIZE_MISMATCH, R.LOW_QUALITY, R.NON_NATIVE_SIZE)),
     ],
@@ -424,6 +429,6 @@ def test_synthetic_files_end_to_end(verdict_of, name, build, expected) -> None:
 def test_end_to_end_with_a_relaxed_policy(tmp_path, verdict_of) -> None:
     relaxed = user_policy(tmp_path, "[checks]\nnative_size = false\nexif_size = false\n"
                                     "[quality]\nmin_quality = 75\n")
-    data = jpegs.make_jpeg((1632, 1224), quality=80, exif_size=NATIVE, flat=True)
+    data = jpegs.make_jpeg((1632, 1224), quality=80, exif_size=NATIVE, content="camera")
     _, verdict = verdict_of(data, relaxed)
     assert verdict.accepted, verdict.reasons

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from PIL import Image
 
+from flows.demo.exif import camera_exif, thumbnail_of
 from pipeline.quality import IJG_CHROMINANCE, IJG_LUMINANCE, scale_ijg_table
 
 CFA = {"RGGB": ((0, 1), (1, 2)), "BGGR": ((2, 1), (1, 0)), "GRBG": ((1, 0), (2, 1)),
@@ -34,7 +35,7 @@ class SimCamera:
     firmware: str
     size: tuple[int, int]
     cfa: str
-    demosaic: str  # "bilinear" or "nearest"
+    demosaic: str  # "bilinear" or "malvar" (gradient-corrected, Malvar, He & Cutler 2004)
     prnu: float
     read_noise: float
     blur: float  # >0: denoise strength (3x3 blur mix); <0: sharpening amount
@@ -43,21 +44,22 @@ class SimCamera:
     quality: int
     tweak: int  # added to a few quantizer entries: camera tables, not libjpeg's
     subsampling: int  # Pillow: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0
+    saturation: float = 1.0  # the colour rendering: chroma scaled around each pixel's grey
 
 
 CAMERAS: tuple[SimCamera, ...] = (
     SimCamera("Kestrel-K1", "Kestrel", "K1", "K1 Firmware 1.02", (384, 288), "RGGB", "bilinear",
-              0.020, 0.010, 0.0, 2.2, 0.0, 96, 0, 2),
-    SimCamera("Heron-H2", "Heron Imaging", "H2 Pro", "H2PRO-FW 3.1.0", (400, 300), "BGGR", "nearest",
-              0.015, 0.006, -0.8, 2.0, 0.4, 97, 1, 0),
+              0.020, 0.010, 0.0, 2.2, 0.0, 96, 0, 2, 0.8),
+    SimCamera("Heron-H2", "Heron Imaging", "H2 Pro", "H2PRO-FW 3.1.0", (400, 300), "BGGR", "malvar",
+              0.015, 0.006, -0.8, 2.0, 0.4, 97, 1, 0, 1.3),
     SimCamera("Osprey-O3", "Osprey", "O3", "O3 Ver.1.00", (352, 264), "GRBG", "bilinear",
-              0.025, 0.012, 0.6, 2.2, 0.2, 96, 2, 2),
+              0.025, 0.012, 0.6, 2.2, 0.2, 96, 2, 2, 1.0),
     SimCamera("Plover-P4", "Plover", "P4 mini", "P4M 2.7", (384, 256), "GBRG", "bilinear",
-              0.012, 0.008, -1.4, 2.4, 0.0, 98, 0, 0),
-    SimCamera("Wren-W5", "Wren Labs", "W5", "W5-0.9.12", (320, 240), "RGGB", "nearest",
-              0.030, 0.015, 0.9, 1.9, 0.6, 95, 1, 2),
+              0.012, 0.008, -1.4, 2.4, 0.0, 98, 0, 0, 1.15),
+    SimCamera("Wren-W5", "Wren Labs", "W5", "W5-0.9.12", (320, 240), "RGGB", "malvar",
+              0.030, 0.015, 0.9, 1.9, 0.6, 95, 1, 2, 0.9),
     SimCamera("Finch-F6", "Finch", "F6", "F6 build 44", (360, 270), "BGGR", "bilinear",
-              0.018, 0.009, -0.4, 1.8, 0.3, 97, 2, 1),
+              0.018, 0.009, -0.4, 1.8, 0.3, 97, 2, 1, 1.2),
 )
 
 
@@ -74,13 +76,14 @@ def scene(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
         mask = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 < 1
         img[mask] = rng.uniform(0.05, 0.95, 3)
     coarse = rng.normal(0, 1, (height // 8 + 1, width // 8 + 1, 3)).astype(np.float32)
-    texture = np.kron(coarse, np.ones((8, 8, 1), np.float32))[:height, :width]
+    texture = _smooth_upsample(coarse, (height, width))  # smooth, not aligned to any pixel grid
     img += 0.04 * texture + 0.02 * rng.normal(0, 1, img.shape).astype(np.float32)
     return np.clip(img, 0.0, 1.0)
 
 
 def render(camera: SimCamera, scene_rgb: np.ndarray, shot_rng: np.random.Generator) -> np.ndarray:
-    """The camera's pipeline: PRNU, CFA mosaic, noise, demosaic, denoise/sharpen, tone, 8 bits."""
+    """The camera's pipeline: PRNU, CFA mosaic, noise, demosaic, colour rendering, denoise/sharpen,
+    tone, 8 bits."""
     height, width, _ = scene_rgb.shape
     prnu = np.random.default_rng(_seed(camera.id))
     pattern = 1.0 + camera.prnu * prnu.normal(0, 1, (height, width)).astype(np.float32)
@@ -89,6 +92,8 @@ def render(camera: SimCamera, scene_rgb: np.ndarray, shot_rng: np.random.Generat
     mosaic = np.take_along_axis(scene_rgb, channel[..., None], axis=2)[..., 0] * pattern
     mosaic += shot_rng.normal(0, camera.read_noise, mosaic.shape).astype(np.float32)
     rgb = _demosaic(mosaic, channel, camera.demosaic)
+    grey = rgb.mean(axis=2, keepdims=True)
+    rgb = grey + camera.saturation * (rgb - grey)
     blurred = _blur3(rgb)
     rgb = rgb + (blurred - rgb) * camera.blur if camera.blur > 0 else rgb - camera.blur * (rgb - blurred)
     rgb = np.clip(rgb, 0.0, 1.0) ** (1.0 / camera.gamma)
@@ -97,18 +102,17 @@ def render(camera: SimCamera, scene_rgb: np.ndarray, shot_rng: np.random.Generat
 
 
 def encode(camera: SimCamera, pixels: np.ndarray, taken: datetime, *, quality: int | None = None,
-           software: str | None = None, model: str | None = None) -> bytes:
-    """A JPEG as the camera writes it (or as a decoy would be re-saved), with EXIF."""
+           software: str | None = None, model: str | None = None,
+           thumbnail_from: np.ndarray | None = None) -> bytes:
+    """A JPEG as the camera writes it (or as a decoy would be re-saved), with EXIF and thumbnail.
+
+    ``thumbnail_from`` makes the thumbnail from other pixels than the image's (a decoy whose
+    content changed after the EXIF was made).
+    """
     image = Image.fromarray(pixels, "RGB")
-    exif = Image.Exif()
-    exif[0x010F], exif[0x0110] = camera.make, model or camera.model
-    exif[0x0131] = software if software is not None else camera.firmware
-    exif[0x0112] = 1
-    stamp = taken.strftime("%Y:%m:%d %H:%M:%S")
-    exif[0x0132] = stamp
-    ifd = exif.get_ifd(0x8769)
-    ifd[0x9003] = stamp
-    ifd[0xA002], ifd[0xA003] = camera.size
+    thumb = thumbnail_of(pixels if thumbnail_from is None else thumbnail_from)
+    exif = camera_exif(camera.make, model or camera.model,
+                       software if software is not None else camera.firmware, taken, camera.size, thumb)
     buf = io.BytesIO()
     if quality is None:
         tables = [_tweaked(scale_ijg_table(base, camera.quality), camera.tweak)
@@ -135,6 +139,19 @@ def _tweaked(table: tuple[int, ...], amount: int) -> list[int]:
     return values
 
 
+def _smooth_upsample(coarse: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear upsampling of a coarse random field to ``size`` (height, width), per channel."""
+    height, width = size
+    ys = np.linspace(0, coarse.shape[0] - 1, height)
+    xs = np.linspace(0, coarse.shape[1] - 1, width)
+    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+    y1, x1 = np.minimum(y0 + 1, coarse.shape[0] - 1), np.minimum(x0 + 1, coarse.shape[1] - 1)
+    fy, fx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
+    top = coarse[y0][:, x0] * (1 - fx) + coarse[y0][:, x1] * fx
+    bottom = coarse[y1][:, x0] * (1 - fx) + coarse[y1][:, x1] * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.float32)
+
+
 def _blur3(rgb: np.ndarray) -> np.ndarray:
     padded = np.pad(rgb, ((1, 1), (1, 1), (0, 0)), mode="edge")
     h, w = rgb.shape[:2]
@@ -143,21 +160,55 @@ def _blur3(rgb: np.ndarray) -> np.ndarray:
 
 
 def _demosaic(mosaic: np.ndarray, channel: np.ndarray, method: str) -> np.ndarray:
-    """Bilinear (normalised 3x3 convolution per channel) or nearest (2x2 block replication)."""
+    """Bilinear (normalised 3x3 convolution per channel) or Malvar-He-Cutler (5x5 linear filters
+    that correct each interpolation with the measured channel's gradient, as many cameras do)."""
+    if method == "malvar":
+        return _malvar(mosaic, channel)
     h, w = mosaic.shape
     out = np.empty((h, w, 3), np.float32)
-    if method == "nearest":
-        for c in range(3):
-            ys, xs = np.nonzero(channel[:2, :2] == c)
-            sample = mosaic[ys[0]::2, xs[0]::2]
-            out[..., c] = np.kron(sample, np.ones((2, 2), np.float32))[:h, :w] if sample.size else 0
-        return out
     for c in range(3):
         mask = (channel == c).astype(np.float32)
         num = _box3(mosaic * mask)
         den = _box3(mask)
         out[..., c] = np.where(mask > 0, mosaic, num / np.maximum(den, 1e-6))
     return out
+
+
+# Malvar, He & Cutler, "High-quality linear interpolation for demosaicing of Bayer-patterned color
+# images" (ICASSP 2004): green at red/blue sites; red/blue at green sites in a red/blue row; red at
+# blue sites (and blue at red)
+_G_AT_RB = np.array([[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1], [0, 0, 2, 0, 0],
+                     [0, 0, -1, 0, 0]], np.float32) / 8
+_C_AT_G_ROW = np.array([[0, 0, 0.5, 0, 0], [0, -1, 0, -1, 0], [-1, 4, 5, 4, -1], [0, -1, 0, -1, 0],
+                        [0, 0, 0.5, 0, 0]], np.float32) / 8
+_C_AT_OTHER = np.array([[0, 0, -1.5, 0, 0], [0, 2, 0, 2, 0], [-1.5, 0, 6, 0, -1.5], [0, 2, 0, 2, 0],
+                        [0, 0, -1.5, 0, 0]], np.float32) / 8
+
+
+def _malvar(mosaic: np.ndarray, channel: np.ndarray) -> np.ndarray:
+    h, w = mosaic.shape
+    padded = np.pad(mosaic, 2, mode="reflect")
+    filtered = {name: _conv5(padded, kernel, h, w) for name, kernel in
+                (("g", _G_AT_RB), ("row", _C_AT_G_ROW), ("col", _C_AT_G_ROW.T), ("other", _C_AT_OTHER))}
+    out = np.empty((h, w, 3), np.float32)
+    red_rows = (channel == 0).any(axis=1)[:, None] & np.ones((1, w), bool)
+    blue_rows = (channel == 2).any(axis=1)[:, None] & np.ones((1, w), bool)
+    for c in (0, 2):
+        own_rows = red_rows if c == 0 else blue_rows
+        at_green = np.where(own_rows, filtered["row"], filtered["col"])
+        value = np.where(channel == 1, at_green, filtered["other"])
+        out[..., c] = np.where(channel == c, mosaic, value)
+    out[..., 1] = np.where(channel == 1, mosaic, filtered["g"])
+    return out
+
+
+def _conv5(padded: np.ndarray, kernel: np.ndarray, h: int, w: int) -> np.ndarray:
+    acc = np.zeros((h, w), np.float32)
+    for dy in range(5):
+        for dx in range(5):
+            if kernel[dy, dx]:
+                acc += kernel[dy, dx] * padded[dy:dy + h, dx:dx + w]
+    return acc
 
 
 def _box3(plane: np.ndarray) -> np.ndarray:

@@ -48,7 +48,7 @@ class DemoSize:
     tta: bool
 
 
-QUICK = DemoSize(per_camera=20, val_per_class=6, steps=200, batch_size=24, crop=128, input_size=64,
+QUICK = DemoSize(per_camera=20, val_per_class=6, steps=400, batch_size=24, crop=128, input_size=64,
                  eval_crop=128, tta=False)
 FULL = DemoSize(per_camera=60, val_per_class=15, steps=600, batch_size=32, crop=192, input_size=96,
                 eval_crop=192, tta=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,8 +18,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from flows.demo.world import DemoFile
-from pipeline.facts import facts_from_header
-from pipeline.jpeg_segments import JpegStructureError, read_header
+from pipeline.facts import facts_from_bytes
 
 API_PATH = "/w/api.php"
 
@@ -123,11 +121,8 @@ def _page(f: DemoFile, base: str, pageid: int) -> dict[str, object]:
             "Artist": {"value": f'<a href="{base}/wiki/User:{f.author}">{f.author}</a>'},
         },
     }
-    try:
-        facts = facts_from_header(read_header(io.BytesIO(f.data), len(f.data)))
-    except JpegStructureError:
-        facts = None
-    if facts is not None:
+    facts = facts_from_bytes(f.data)
+    if facts.error is None:
         pairs = (("Make", facts.make), ("Model", facts.model), ("Software", facts.software),
                  ("DateTimeOriginal", facts.datetime_original))
         info["metadata"] = [{"name": k, "value": v} for k, v in pairs if v]

@@ -2,7 +2,9 @@
 
 Scenes are drawn from one distribution for every camera (each file its own scene), so only the
 processing differs. Decoys are what a real scrape meets: an edited file (an editor in Software),
-a low-quality re-save, a resized copy, a camera the registry does not know, a truncated upload.
+a low-quality re-save, a resized copy, a camera the registry does not know, a truncated upload,
+and two whose header is the camera's own but whose pixels are not: a copy resampled back to the
+native size and one with part of the frame pasted over another (the pixel stage's work).
 Each file knows the reasons curation should give, so the demo (and its test) can check them.
 """
 
@@ -24,6 +26,9 @@ DECOYS = {
     "resized": ("non_native_size",),  # exif_size_mismatch too, when it gets past the pre-filter
     "wrongcam": ("unknown_camera",),
     "truncated": ("truncated",),
+    # pixel-stage decoys: the camera's own tables, EXIF and thumbnail, other pixels
+    "resampled": ("resampled",),  # 0.5x then 2x back to the native size
+    "pasted": ("thumbnail_mismatch",),  # a third of the frame copied over another part
 }
 
 
@@ -80,6 +85,16 @@ def _original(camera: SimCamera, c_index: int, i: int, seed: int) -> DemoFile:
                     licence=LICENCES[i % len(LICENCES)], expected_reasons=())
 
 
+def _pasted(pixels: np.ndarray) -> np.ndarray:
+    """The left third of the frame's middle pasted over its right part, off the 8-pixel grid."""
+    h, w = pixels.shape[:2]
+    size = min(h, w) // 3
+    out = pixels.copy()
+    y = (h - size) // 2
+    out[y:y + size, w - size - 3:w - 3] = pixels[y + 5:y + 5 + size, 2:2 + size]
+    return out
+
+
 def _decoy(kind: str, camera: SimCamera, d_index: int, seed: int) -> DemoFile:
     pixels = _pixels(camera, 100 + d_index, 0, seed)
     when = shot_time(1000 + d_index)
@@ -92,6 +107,12 @@ def _decoy(kind: str, camera: SimCamera, d_index: int, seed: int) -> DemoFile:
         data = encode(camera, np.asarray(small), when)
     elif kind == "wrongcam":
         data = encode(camera, pixels, when, model="Z9 Prototype")
+    elif kind == "resampled":
+        w, h = camera.size
+        image = Image.fromarray(pixels).resize((w // 2, h // 2), Image.Resampling.BICUBIC)
+        data = encode(camera, np.asarray(image.resize((w, h), Image.Resampling.BICUBIC)), when)
+    elif kind == "pasted":
+        data = encode(camera, _pasted(pixels), when, thumbnail_from=pixels)
     else:
         full = encode(camera, pixels, when)
         data = full[: len(full) * 55 // 100]

@@ -1,0 +1,193 @@
+"""Pixel-level detectors: pure functions of a decoded luma plane (and the file's tables).
+
+Those that work on the 8x8 DCT blocks of the file's own grid are in ``pipeline.dct_detectors``.
+Each returns one number the policy compares with a threshold; ``bench/pixeltrue.py`` measures
+their false-accept and false-reject rates on real originals and altered copies. Sources:
+
+- ``flat_fraction``: blocks without any variation where a camera has noise (decoded gray frames).
+- ``thumbnail_mismatch``: the EXIF thumbnail against the downscaled image after matching tone
+  (a content edit with the EXIF copied over; Kee & Farid's header work lists the thumbnail too).
+- ``resampling_score``: the cyclic correlation an interpolation leaves between neighbouring
+  samples of a second-derivative residual, at half the sampling rate (Popescu & Farid, "Exposing
+  digital forgeries by detecting traces of resampling", IEEE TSP 2005; Kirchner, "Fast and
+  reliable resampling detection by spectral analysis of fixed linear predictor residue", 2008).
+- ``copy_move_score``: share of the image whose coarse blocks reappear, at one shift, elsewhere
+  (Fridrich, Soukal & Lukas, "Detection of copy-move forgery in digital images", 2003).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+cv2.setNumThreads(1)  # measured per core; the curate flow parallelises over files, not inside one
+
+
+
+
+
+def flat_fraction(luma: np.ndarray, rows: int = 24) -> float:
+    """Share of 8x8 blocks (on up to ``rows`` block rows) that are perfectly flat, clipped ones aside."""
+    blocks = _block_rows(luma, rows)
+    high, low = blocks.max(axis=(1, 3)), blocks.min(axis=(1, 3))
+    usable = (low > 8) & (high < 247)
+    if not usable.any():
+        return 0.0
+    return float(((high == low) & usable).sum() / usable.sum())
+
+
+def _block_rows(luma: np.ndarray, rows: int) -> np.ndarray:
+    h, w = luma.shape[0] // 8, luma.shape[1] // 8
+    picked = np.linspace(0, h - 1, min(rows, h)).astype(int) if h else np.zeros(0, int)
+    strips = luma[:h * 8, :w * 8].reshape(h, 8, w, 8)
+    return strips[picked]
+
+
+def thumbnail_mismatch(image: np.ndarray, thumb: np.ndarray) -> tuple[float, float] | None:
+    """(mean, worst-region excess) |difference| in grey levels between thumbnail and image.
+
+    ``image`` may be any downscaled copy of the luma plane at least the thumbnail's size. Both
+    are aligned first (the camera's downscaler is not ours: a gain/offset fit and the best of
+    nine half-pixel shifts) and low-passed (sigma 1 thumbnail pixel), so the camera's own
+    sharpening and resampling differences fade and what remains is content that differs. The
+    excess is the worst window's mean difference above the median window. None when the
+    thumbnail cannot be the image's (another aspect once letterbox bars are removed).
+    """
+    thumb = _unletterbox(thumb.astype(np.float32))
+    th, tw = thumb.shape
+    if th < 16 or tw < 16 or abs(th / tw - image.shape[0] / image.shape[1]) > 0.03:
+        return None
+    small = cv2.resize(image, (tw, th), interpolation=cv2.INTER_AREA).astype(np.float32)
+    target = cv2.GaussianBlur(thumb, (0, 0), 1.0)
+    best: tuple[float, np.ndarray] | None = None
+    for sy in (-0.5, 0.0, 0.5):
+        for sx in (-0.5, 0.0, 0.5):
+            moved = cv2.warpAffine(small, np.array([[1, 0, sx], [0, 1, sy]], np.float32), (tw, th),
+                                   borderMode=cv2.BORDER_REFLECT)
+            gain, offset = _tone_fit(moved, thumb)
+            diff = np.abs(target - cv2.GaussianBlur(gain * moved + offset, (0, 0), 1.0))
+            score = float(diff[4:-4, 4:-4].mean())
+            if best is None or score < best[0]:
+                best = (score, diff)
+    assert best is not None
+    window = max(4, min(th, tw) // 12)
+    local = cv2.blur(best[1], (window, window))[window:-window, window:-window]
+    return best[0], float(local.max() - np.median(local)) if local.size else 0.0
+
+
+def _tone_fit(source: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """Least-squares gain and offset taking ``source`` to ``target`` (1, 0 when degenerate)."""
+    s, t = source.ravel(), target.ravel()
+    var = float(s.var())
+    if var < 1e-6:
+        return 1.0, float(t.mean() - s.mean())
+    gain = float(((s - s.mean()) * (t - t.mean())).mean() / var)
+    return gain, float(t.mean() - gain * s.mean())
+
+
+def _unletterbox(thumb: np.ndarray) -> np.ndarray:
+    """Drop black bars a camera adds to fit another aspect into its fixed thumbnail size."""
+    rows, cols = thumb.mean(axis=1), thumb.mean(axis=0)
+    keep_r, keep_c = np.flatnonzero(rows > 6), np.flatnonzero(cols > 6)
+    if len(keep_r) < 8 or len(keep_c) < 8:
+        return thumb
+    return thumb[keep_r[0]:keep_r[-1] + 1, keep_c[0]:keep_c[-1] + 1]
+
+
+def resampling_score(luma: np.ndarray, lines: int = 200) -> float:
+    """Cyclic correlation at half the sampling rate between neighbouring residual samples.
+
+    ``r`` is the second difference along a line; the score is |mean(r[n] r[n+1] (-1)^n)| over
+    mean(r^2), averaged over rows and columns (``lines`` of each, evenly spaced). An image
+    interpolated by 2 (Pillow centres its samples, so every output pixel lies a quarter sample
+    off the input grid, the two phases mirrored) correlates neighbours differently on odd and even
+    pairs: real originals give at most 0.035 here, copies resampled 0.5x-then-2x 0.22 and more.
+    A colour-filter demosaic alternates the residual's *variance* instead (lag 0, not lag 1),
+    which this ignores, so simulated and real cameras alike stay low.
+    """
+    if min(luma.shape) < 16:
+        return 0.0
+    rows = np.linspace(0, luma.shape[0] - 1, min(luma.shape[0], lines)).astype(int)
+    cols = np.linspace(0, luma.shape[1] - 1, min(luma.shape[1], lines)).astype(int)
+    scores = []
+    for picked in (luma[rows].astype(np.float32), np.take(luma, cols, axis=1).T.astype(np.float32)):
+        residual = 2 * picked[:, 1:-1] - picked[:, :-2] - picked[:, 2:]
+        residual = residual[:, :residual.shape[1] // 2 * 2]
+        energy = float((residual ** 2).mean())
+        if energy <= 1e-9:
+            return 0.0
+        sign = np.where(np.arange(residual.shape[1] - 1) % 2 == 0, 1.0, -1.0).astype(np.float32)
+        scores.append(abs(float((residual[:, :-1] * residual[:, 1:] * sign).mean())) / energy)
+    return float(np.mean(scores))
+
+
+def downscaled(luma: np.ndarray, factor: int) -> np.ndarray:
+    """``luma`` shrunk by an integer factor (box average), at least one pixel each way."""
+    h, w = max(1, luma.shape[0] // factor), max(1, luma.shape[1] // factor)
+    return cv2.resize(luma, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def copy_move_score(luma: np.ndarray, target: int = 320,
+                    block: int = 8, quant: float = 4.0) -> float:
+    """Share of the downscaled image whose blocks recur, all at one shift, elsewhere in it.
+
+    The image is shrunk ``scale`` times to about ``target`` pixels on its long side (noise and
+    JPEG differences average out), at two phases per axis (offsets 0 and scale/2), so a copy moved
+    by an odd number of pixels still lands on a grid of its source. Every ``block``-sized window is
+    described by 16 mean-free 2x2 averages, coarsely quantized and packed into one integer:
+    windows with equal keys are candidate copies, and a pasted region shows as many candidates
+    sharing one shift vector. Flat windows (which match everywhere) and short shifts
+    (neighbouring windows) prove nothing and are left out.
+    """
+    scale = max(1, round(max(luma.shape) / target))
+    base = luma if scale < 8 else downscaled(luma, 4)  # a 4x box average first: 16x fewer pixels
+    scale = scale if scale < 8 else max(1, round(scale / 4))
+    h, w = (base.shape[0] - scale) // scale, (base.shape[1] - scale) // scale
+    if h < 4 * block or w < 4 * block:
+        return 0.0
+    offsets = (0, scale // 2) if scale > 1 else (0,)
+    keys, ys, xs = [], [], []
+    for oy in offsets:
+        for ox in offsets:
+            found = _window_keys(base[oy:oy + h * scale, ox:ox + w * scale], (w, h), block, quant)
+            keys.append(found[0])
+            ys.append(found[1] * scale + oy)
+            xs.append(found[2] * scale + ox)
+    windows = len(offsets) ** 2 * (h - block + 1) * (w - block + 1)
+    shift = _dominant_shift(np.concatenate(keys), np.concatenate(ys), np.concatenate(xs), 2 * block * scale)
+    return shift / windows
+
+
+def _window_keys(plane: np.ndarray, size: tuple[int, int], block: int,
+                 quant: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Packed keys of the textured ``block`` windows of ``plane`` shrunk to ``size``, and where."""
+    small = cv2.resize(plane, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    ny, nx = size[1] - block + 1, size[0] - block + 1
+    mean = cv2.boxFilter(small, -1, (block, block), anchor=(0, 0))[:ny, :nx]
+    square = cv2.boxFilter(small * small, -1, (block, block), anchor=(0, 0))[:ny, :nx]
+    keep = np.flatnonzero((square - mean * mean > 9.0).ravel())  # std > 3 grey levels
+    cells = cv2.boxFilter(small, -1, (2, 2), anchor=(0, 0))
+    keys = np.zeros((ny, nx), np.int64)
+    for bit, (dy, dx) in enumerate((dy, dx) for dy in range(0, block, 2) for dx in range(0, block, 2)):
+        level = np.clip(np.rint((cells[dy:dy + ny, dx:dx + nx] - mean) / quant), -7, 8).astype(np.int64)
+        keys |= (level + 7) << (4 * bit)
+    return keys.ravel()[keep], keep // nx, keep % nx
+
+
+def _dominant_shift(keys: np.ndarray, ys: np.ndarray, xs: np.ndarray, min_shift: int) -> int:
+    """How many equal-key neighbours (in sort order) share the most common shift vector."""
+    if len(keys) < 256:
+        return 0
+    order = np.argsort(keys)
+    same = np.flatnonzero(keys[order[1:]] == keys[order[:-1]])
+    if len(same) < 16:
+        return 0
+    a, b = order[same], order[same + 1]
+    dy, dx = ys[b] - ys[a], xs[b] - xs[a]
+    sign = np.where((dy < 0) | ((dy == 0) & (dx < 0)), -1, 1)
+    dy, dx = dy * sign, dx * sign
+    far = dy * dy + dx * dx >= min_shift ** 2
+    if not far.any():
+        return 0
+    _, counts = np.unique(dy[far] * (4 * int(xs.max() + 1)) + dx[far], return_counts=True)
+    return int(counts.max())

@@ -1,0 +1,141 @@
+"""Pixel-stage detectors on images made for each case, and the stage on files (table-driven).
+
+Each detector gets a case it must flag and the same image without the alteration, so a detector
+that always or never fires fails here. The rates on real originals are in test_pixeltrue.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from pipeline import dct_detectors, detectors
+from pipeline.facts import facts_from_bytes
+from pipeline.pixel_checks import pixel_findings
+from pipeline.pixels import decode_luma, measure
+from pipeline.quality import IJG_LUMINANCE, scale_ijg_table
+from pipeline.records import Reason
+from tests import jpegs
+
+SIZE = (640, 480)
+
+
+def camera_like(seed: int = 0, size: tuple[int, int] = SIZE) -> np.ndarray:
+    """Detail at every scale plus noise: what a camera original's pixels look like."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    out = np.zeros((height, width), np.float32)
+    for scale in (64, 16, 4):
+        coarse = rng.normal(0, 30 if scale == 64 else 12, (height // scale + 2, width // scale + 2))
+        layer = Image.fromarray(coarse.astype(np.float32)).resize(
+            (width + 2 * scale, height + 2 * scale), Image.Resampling.BICUBIC)
+        out += np.asarray(layer)[:height, :width]
+    out += rng.normal(0, 2.5, (height, width))
+    grey = np.clip(out + 128, 0, 255).astype(np.uint8)
+    return np.stack([grey, grey, grey], axis=-1)
+
+
+def encoded(pixels: np.ndarray, quality: int = 96, **options: object) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG", quality=quality, **options)
+    return out.getvalue()
+
+
+def luma_of(data: bytes) -> np.ndarray:
+    luma, warning = decode_luma(data)
+    assert luma is not None and warning is None
+    return luma
+
+
+@pytest.fixture(scope="module")
+def original() -> np.ndarray:
+    return camera_like()
+
+
+def test_resampling_score(original: np.ndarray) -> None:
+    small = Image.fromarray(original).resize((320, 240), Image.Resampling.BICUBIC)
+    resampled = np.asarray(small.resize(SIZE, Image.Resampling.BICUBIC))
+    before, after = (detectors.resampling_score(luma_of(encoded(p))) for p in (original, resampled))
+    assert before < 0.05 < 0.15 < after
+
+
+def test_smoothing_score(original: np.ndarray) -> None:
+    blurred = original.copy()
+    region = Image.fromarray(original[100:356, 200:456]).filter(ImageFilter.GaussianBlur(2))
+    blurred[100:356, 200:456] = np.asarray(region)
+    table = scale_ijg_table(IJG_LUMINANCE, 96)
+    before, after = (dct_detectors.smoothing_score(luma_of(encoded(p)), table, 96)
+                     for p in (original, blurred))
+    assert before < 0.3 and after > 0.7
+
+
+def test_copy_move_score(original: np.ndarray) -> None:
+    copied = original.copy()
+    copied[40:200, 300:460] = original[250:410, 43:203]  # off the 8-pixel grid
+    before, after = (detectors.copy_move_score(luma_of(encoded(p))) for p in (original, copied))
+    assert before < 0.001 < 0.01 < after
+
+
+def test_flat_fraction(original: np.ndarray) -> None:
+    assert detectors.flat_fraction(luma_of(encoded(original))) < 0.01
+    grey = np.full_like(original, 128)
+    assert detectors.flat_fraction(luma_of(encoded(grey))) == 1.0
+    clipped = np.full_like(original, 255)  # blown highlights have no noise either: not counted
+    assert detectors.flat_fraction(luma_of(encoded(clipped))) == 0.0
+
+
+def test_recompression_score(original: np.ndarray) -> None:
+    once = encoded(original, quality=96)
+    twice = encoded(np.asarray(Image.open(io.BytesIO(encoded(original, quality=70))).convert("RGB")), 96)
+    table = scale_ijg_table(IJG_LUMINANCE, 96)
+    before, after = (dct_detectors.recompression_score(luma_of(d), table) for d in (once, twice))
+    assert before < 0.15 < 0.3 < 0.5 < after
+
+
+def test_thumbnail_mismatch(original: np.ndarray) -> None:
+    luma = luma_of(encoded(original))
+    thumb = np.asarray(Image.fromarray(luma).resize((160, 120), Image.Resampling.BOX))
+    same = detectors.thumbnail_mismatch(luma, thumb)
+    edited = thumb.copy()
+    edited[30:70, 60:110] = 255 - edited[30:70, 60:110]
+    other = detectors.thumbnail_mismatch(luma, edited)
+    assert same is not None and other is not None
+    assert same[0] < 2 and same[1] < 4 and other[1] > 40
+    assert detectors.thumbnail_mismatch(luma, thumb[:, :100]) is None  # another aspect: not the image's
+
+
+@pytest.mark.parametrize(("damage", "reason"), [
+    ("cut", Reason.EMPTY_SCAN),  # libjpeg: premature end of data segment
+    ("garbage", Reason.CORRUPT),
+])
+def test_decode_warnings_are_findings(original: np.ndarray, damage: str, reason: Reason, full_policy) -> None:
+    data = encoded(original)
+    sos = jpegs.find(data, jpegs.SOS).end
+    if damage == "cut":
+        data = data[:sos + (len(data) - sos) // 3] + jpegs.EOI
+    else:
+        middle = (sos + len(data)) // 2
+        data = data[:middle] + bytes(range(256)) * 8 + data[middle + 2048:]
+    pixels = measure(data, facts_from_bytes(data))
+    assert pixels.decode_warning
+    assert reason in {r for r, _ in pixel_findings(pixels, full_policy)}
+
+
+def test_measure_reports_every_value_and_hash(original: np.ndarray, full_policy) -> None:
+    data = encoded(original)
+    pixels = measure(data, facts_from_bytes(data))
+    assert pixels.decoder.startswith("libjpeg-turbo") and pixels.phash and len(pixels.phash) == 16
+    for value in (pixels.flat_fraction, pixels.resampling, pixels.smoothing, pixels.copy_move,
+                  pixels.recompression):
+        assert value is not None
+    assert pixels.thumbnail_error is None and "no JPEG thumbnail" in pixels.notes[0]
+    assert pixel_findings(pixels, full_policy) == []
+
+
+def test_no_decode_above_the_size_limit() -> None:
+    data = jpegs.with_sof_size(encoded(camera_like(size=(64, 48))), 60000, 60000)
+    pixels = measure(data, facts_from_bytes(data))
+    assert pixels.flat_fraction is None and "decode limit" in pixels.notes[0]
