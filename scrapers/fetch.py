@@ -2,7 +2,9 @@
 
 The body streams into a temporary file beside storage (``images/.incoming-<pid>-*``) while it
 is hashed; then Content-Length, the content type, the JPEG start and end markers and the
-source's SHA-1 or size are checked, and only a file that passes is renamed (atomically) to
+source's SHA-1 or size are checked (the end marker is the main image's, found by following the
+scan when the file does not simply end with it: cameras append long trailers), and only a file
+that passes is renamed (atomically) to
 ``images/ab/cd/<sha256>.jpg``. Names come from the hash alone, never from a URL or a server-sent
 name; a file already stored is found by its hash and not written twice. Every outcome is a
 typed result: a ``Download``, a ``CandidateSkip`` (X-Robots-Tag opt-out), or a
@@ -12,6 +14,7 @@ typed result: a ``Download``, a ``CandidateSkip`` (X-Robots-Tag opt-out), or a
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import re
 import tempfile
@@ -21,7 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pipeline.jpeg_segments import JpegStructureError, read_header
 from pipeline.records import CandidateSkip, Download, DownloadDeferral, DownloadFailure, DownloadTask
+from pipeline.scan import walk_scan
 from pipeline.storage import content_relpath
 from scrapers.retry import backoff_delay
 
@@ -128,11 +133,22 @@ class Incoming:
         if self.sha1 is not None and self.sha1.hexdigest() != task.expected_sha1:
             raise Problem("SHA-1 differs from the source's")
         complete = declared is not None or task.expected_bytes is not None or self.sha1 is not None
-        if not self.tail.rstrip(b"\x00").endswith(EOI) and not (complete and EOI in self.tail):
+        quick = self.tail.rstrip(b"\x00").endswith(EOI) or (complete and EOI in self.tail)
+        if not quick and not self._main_image_ends():
             if self.sha1 is not None:  # the source's own checksum matched: its file is cut short
                 raise Problem("truncated at the source: no JPEG end-of-image marker, yet SHA-1 matches",
                               permanent=True)
             raise Problem("no JPEG end-of-image marker (truncated?)")
+
+    def _main_image_ends(self) -> bool:
+        """Does the main image end with EOI, however long the trailer after it? (A camera's MPF
+        previews and vendor blocks run past the 64 KB tail: follow the scan, as curation does.)"""
+        self.file.flush()
+        with open(self.path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            try:
+                return walk_scan(buf, read_header(buf)).has_eoi
+            except JpegStructureError:
+                return False
 
     def commit(self, task: DownloadTask, content_type: str | None) -> Download:
         """fsync, then rename into storage (or drop the copy: that content is already stored)."""

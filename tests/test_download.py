@@ -261,3 +261,21 @@ def test_claims_never_overlap_and_an_ended_lease_comes_back(catalog_url: str) ->
         assert len(catalog.claim_downloads("c:3", later, later + timedelta(seconds=30), 20)) == 10
         assert catalog.release_claims("c:3") == 10
         assert catalog.due_count(now) == 10
+
+
+@pytest.mark.parametrize("trailer", [
+    b"MakerNote preview block " * 4000,  # 96 KB that do not end with an EOI: past the 64 KB tail
+    b"\x00\x01\x02" * 30000,
+])
+def test_long_camera_trailers_are_downloaded_and_kept(tmp_path: Path, catalog_url: str,
+                                                       trailer: bytes) -> None:
+    files = {"trailer": camera_jpeg(5) + trailer, "cut": camera_jpeg(6)[:-2] + trailer}
+    host = FileHost(files, {})
+    with Loopback(host.app()) as server, Catalog.open(catalog_url) as catalog:
+        catalog.add_candidates([Candidate("dir", n, server.url(f"/img/{n}")) for n in files])
+        download(catalog, config(tmp_path, server.host, max_bytes=1 << 20), horizon=0.0)
+        state = rows(catalog)
+    assert state["trailer"][0] == "downloaded"
+    assert stored_files(tmp_path) == {hashlib.sha256(files["trailer"]).hexdigest() + ".jpg": files["trailer"]}
+    assert state["cut"][0] == "failed" and "end-of-image" in state["cut"][2]  # no EOI anywhere
+
