@@ -18,11 +18,9 @@ Why three answers:
   were very likely written by libjpeg-based software, so the quality number is a setting, not a guess.
 
 Table order: ``estimate_quality`` takes the tables ordered by table id, each 64 ints in NATURAL
-(row-major) order, as libjpeg's ``quantval`` holds them. Pillow's ``Image.open(p).quantization``
-already is natural order (its DQT handler de-zigzags through ``zigzag_index``; checked on Pillow 13:
-the first row of a Canon 40D luminance table reads 11 8 7 11 17 28 36 43, the IJG row 16 11 10 16 24
-40 51 61 scaled at quality 65), so pass it through ``tables_from_pillow`` unchanged. Bytes read
-straight from a DQT segment are in zigzag order and must be de-zigzagged first.
+(row-major) order, as libjpeg's ``quantval`` holds them: what ``pipeline.jpeg_tables`` returns
+(it de-zigzags the DQT bytes; a test checks it against Pillow's own parser). Bytes read straight
+from a DQT segment are in zigzag order and must be de-zigzagged first.
 
 ImageMagick's reference arrays (coders/jpeg.c, ``JPEGSetImageQuality``) are the hash and sum of the
 IJG tables at each quality; they are derived here from the standard tables rather than transcribed,
@@ -32,7 +30,7 @@ which was checked entry by entry against 6.9.11's arrays (the tests pin some of 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -184,16 +182,3 @@ def estimate_quality(tables: Sequence[Sequence[int]]) -> QualityEstimate:
         ijg_exact=ijg_quality is not None,
         ijg_quality=ijg_quality,
     )
-
-
-def tables_from_pillow(quantization: Mapping[int, Sequence[int]]) -> tuple[tuple[int, ...], ...]:
-    """Pillow's ``Image.quantization`` dict as the id-ordered list ``estimate_quality`` takes.
-
-    Pillow already gives natural order, so values pass through unchanged. Ids must run 0, 1, ...
-    without gaps: ImageMagick decides colour vs greyscale by whether slots 0 and 1 are both filled,
-    which a compacted list could not express, so a gap is refused rather than silently misread.
-    """
-    ids = sorted(quantization)
-    if ids != list(range(len(ids))):
-        raise ValueError(f"quantization table ids {ids} are not 0..n-1; cannot order them for IM")
-    return tuple(tuple(int(value) for value in quantization[table_id]) for table_id in ids)

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from pipeline.jpeg_segments import Segment, read_header
+from pipeline.jpeg_tables import TableError, parse_quant_tables
 from pipeline.quality import (
     IMAGEMAGICK_UNDECIDED,
     QualityEstimate,
@@ -17,7 +19,6 @@ from pipeline.quality import (
     imagemagick_reference,
     imagemagick_search,
     nearest_ijg_quality,
-    tables_from_pillow,
 )
 
 # Annex K tables, natural order, written out again here so the tests do not trust the module's copy.
@@ -115,20 +116,31 @@ def test_derived_reference_arrays_match_imagemagick() -> None:
 
 @pytest.mark.parametrize("mode", ["RGB", "L"])
 @pytest.mark.parametrize("quality", [10, 50, 75, 90, 95, 100])
-def test_pillow_quantization_is_natural_order(mode: str, quality: int) -> None:
-    """Pillow's libjpeg writes IJG tables; read back, they match only if Pillow de-zigzags them."""
+def test_camids_tables_are_natural_order(mode: str, quality: int) -> None:
+    """libjpeg writes IJG tables in zigzag order; camid's parser reads them back in natural order,
+    as Pillow's does (two independent parsers)."""
     buffer = io.BytesIO()
     Image.new(mode, (16, 16)).save(buffer, "JPEG", quality=quality)
-    tables = tables_from_pillow(Image.open(buffer).quantization)
+    tables = parse_quant_tables(read_header(buffer.getvalue()).segments)
     assert [list(table) for table in tables] == ijg(quality)[: len(tables)]
+    pillow = Image.open(buffer).quantization
+    assert [list(pillow[i]) for i in sorted(pillow)] == [list(t) for t in tables]
     assert estimate_quality(tables).ijg_quality == quality
 
 
-def test_tables_from_pillow_orders_by_id_and_refuses_gaps() -> None:
+def test_table_ids_with_gaps_are_refused() -> None:
     luminance, chrominance = ijg(80)
-    assert tables_from_pillow({1: chrominance, 0: luminance}) == (tuple(luminance), tuple(chrominance))
-    with pytest.raises(ValueError, match=re.escape("not 0..n-1")):
-        tables_from_pillow({0: luminance, 2: chrominance})
+    tables = {0: luminance, 2: chrominance}
+    dqt = b"".join(bytes((i,)) + bytes(t[n] for n in _zigzag()) for i, t in tables.items())
+    segment = Segment(0xDB, 0, dqt)
+    with pytest.raises(TableError, match=re.escape("not 0..n-1")):
+        parse_quant_tables([segment])
+
+
+def _zigzag() -> list[int]:
+    from pipeline.jpeg_tables import ZIGZAG
+
+    return list(ZIGZAG)
 
 
 def test_real_samples_agree_with_reference(realworld: Path) -> None:
@@ -137,13 +149,16 @@ def test_real_samples_agree_with_reference(realworld: Path) -> None:
         rows = list(csv.DictReader(handle))
     compared, mismatches, ijg_checked, ijg_mismatches = 0, [], 0, []
     for row in rows:
-        try:
-            quantization = Image.open(realworld / row["path"]).quantization
-        except Exception:  # unreadable by Pillow: outside the requirement
+        if not row["im_quality"]:
             continue
-        if not quantization or not row["im_quality"]:
+        try:  # camid's own reader, as the header stage runs it
+            data = (realworld / row["path"]).read_bytes()
+            tables = parse_quant_tables(read_header(data).segments)
+        except Exception:  # not a readable JPEG header: outside the requirement
             continue
-        estimate = estimate_quality(tables_from_pillow(quantization))
+        if not tables:
+            continue
+        estimate = estimate_quality(tables)
         compared += 1
         if estimate.imagemagick != int(row["im_quality"]):
             mismatches.append((row["path"], row["im_quality"], estimate))
