@@ -39,7 +39,6 @@ from pipeline.jpeg_tables import (
     TableError,
     dqt_layout,
     parse_frame,
-    parse_huffman_tables,
     parse_quant_tables,
 )
 
@@ -116,23 +115,37 @@ def huffman_part(dhts: Sequence[Sequence[HuffmanTable]]) -> str:
     return "custom:" + hashlib.sha1(blob).hexdigest()[:8]
 
 
+# T.81 Annex K.3-K.6 as (class, code-length counts, symbols), hex: DC luminance, DC chrominance,
+# AC luminance, AC chrominance. Written out so the header stage needs no image library; a test
+# checks them against the tables libjpeg itself writes.
+_ANNEX_K = (
+    (0, "00010501010101010100000000000000", "000102030405060708090a0b"),
+    (0, "00030101010101010101010000000000", "000102030405060708090a0b"),
+    (
+        1,
+        "0002010303020403050504040000017d",
+        "01020300041105122131410613516107227114328191a1082342b1c11552d1f02433627282090a161718191a"
+        "25262728292a3435363738393a434445464748494a535455565758595a636465666768696a737475767778797a"
+        "838485868788898a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9ca"
+        "d2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9fa",
+    ),
+    (
+        1,
+        "00020102040403040705040400010277",
+        "000102031104052131061241510761711322328108144291a1b1c109233352f0156272d10a162434e125f117"
+        "18191a262728292a35363738393a434445464748494a535455565758595a636465666768696a737475767778"
+        "797a82838485868788898a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7"
+        "c8c9cad2d3d4d5d6d7d8d9dae2e3e4e5e6e7e8e9eaf2f3f4f5f6f7f8f9fa",
+    ),
+)
+
+
 @cache
 def standard_huffman() -> dict[int, frozenset[tuple[bytes, bytes]]]:
-    """The T.81 Annex K tables by class (DC 0, AC 1): what libjpeg writes when not optimising.
-
-    Taken from a file libjpeg writes, which is where everyone's "standard" comes from; a test
-    checks their code-length counts against T.81 Table K.3-K.6.
-    """
-    import io
-
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (16, 16)).save(out, "JPEG", quality=90, optimize=False)
+    """The T.81 Annex K tables by class (DC 0, AC 1): what libjpeg writes when not optimising."""
     found: dict[int, set[tuple[bytes, bytes]]] = {0: set(), 1: set()}
-    for segment in parse_huffman_tables(read_header(out.getvalue()).segments):
-        for table in segment:
-            found[table.cls].add((table.counts, table.symbols))
+    for cls, counts, symbols in _ANNEX_K:
+        found[cls].add((bytes.fromhex(counts), bytes.fromhex(symbols)))
     return {cls: frozenset(pairs) for cls, pairs in found.items()}
 
 

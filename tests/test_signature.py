@@ -11,8 +11,15 @@ from PIL import Image
 from pipeline.evidence import EncoderSignature
 from pipeline.facts import facts_from_bytes, read_facts
 from pipeline.jpeg_segments import read_header
+from pipeline.jpeg_tables import parse_huffman_tables
 from pipeline.makernote import makernote_offsets
-from pipeline.signature import PARTS, differing_parts, marker_sequence, standard_huffman
+from pipeline.signature import (
+    PARTS,
+    differing_parts,
+    huffman_part,
+    marker_sequence,
+    standard_huffman,
+)
 from tests import jpegs
 
 
@@ -103,6 +110,18 @@ def test_standard_huffman_tables_are_annex_k() -> None:
         bytes([0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7D]),
         bytes([0, 2, 1, 2, 4, 4, 3, 4, 7, 5, 4, 4, 0, 1, 2, 0x77]),
     }
+
+
+def test_standard_huffman_tables_are_what_libjpeg_writes() -> None:
+    """Every symbol too: the written-out tables equal those in a file libjpeg writes unoptimised."""
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(out, "JPEG", quality=90, optimize=False)
+    written: dict[int, set[tuple[bytes, bytes]]] = {0: set(), 1: set()}
+    for segment in parse_huffman_tables(read_header(out.getvalue()).segments):
+        for table in segment:
+            written[table.cls].add((table.counts, table.symbols))
+    assert standard_huffman() == {cls: frozenset(pairs) for cls, pairs in written.items()}
+    assert huffman_part(parse_huffman_tables(read_header(out.getvalue()).segments)) == "standard"
 
 
 def test_marker_sequence_names_app_segments() -> None:
