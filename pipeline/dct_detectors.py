@@ -26,11 +26,11 @@ cv2.setNumThreads(1)  # measured per core; the curate flow parallelises over fil
 
 DCT8 = np.array([[math.sqrt((1 if u == 0 else 2) / 8) * math.cos((2 * x + 1) * u * math.pi / 16)
                   for x in range(8)] for u in range(8)], np.float32)
-# the AC coefficients the recompression test reads, in zigzag order (natural row-major indices)
-LOW_AC = (1, 8, 16, 9, 2, 3, 10, 17, 24)
-# the smoothing test's bands, natural indices: texture (zigzag 1-9; its first two alone are the
-# coarse structure) and high (zigzag 15-63)
-_MID = ZIGZAG[1:10]
+# the AC coefficients the recompression test reads: zigzag 1-9, as natural (row-major) indices
+LOW_AC = ZIGZAG[1:10]
+# the smoothing test's bands, natural indices: texture (the same zigzag 1-9; its first two alone
+# are the coarse structure) and high (zigzag 15-63)
+_MID = LOW_AC
 _HIGH = ZIGZAG[15:]
 _BAND_INDEX = np.array(_MID + _HIGH)
 _BAND_BASIS = np.kron(DCT8, DCT8)[_BAND_INDEX]  # row k: the 8x8 DCT basis of coefficient k, flattened

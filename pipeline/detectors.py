@@ -23,9 +23,6 @@ import numpy as np
 cv2.setNumThreads(1)  # measured per core; the curate flow parallelises over files, not inside one
 
 
-
-
-
 def flat_fraction(luma: np.ndarray, rows: int = 24) -> float:
     """Share of 8x8 blocks (on up to ``rows`` block rows) that are perfectly flat, clipped ones aside."""
     blocks = _block_rows(luma, rows)

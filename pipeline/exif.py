@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from pipeline.makernote import makernote_offsets
+from pipeline.makernote import TYPE_SIZE, makernote_offsets
 
 EXIF_PREFIX = b"Exif\x00\x00"
 TAG_EXIF_IFD, TAG_GPS_IFD, TAG_INTEROP_IFD = 0x8769, 0x8825, 0xA005
@@ -26,7 +26,6 @@ TAG_MAKERNOTE = 0x927C
 TAG_MAKE, TAG_MODEL, TAG_ORIENTATION, TAG_SOFTWARE = 0x010F, 0x0110, 0x0112, 0x0131
 TAG_DATETIME_ORIGINAL, TAG_EXIF_WIDTH, TAG_EXIF_HEIGHT = 0x9003, 0xA002, 0xA003
 TAG_THUMB_OFFSET, TAG_THUMB_LENGTH = 0x0201, 0x0202
-TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 
 
 @dataclass(frozen=True, slots=True)

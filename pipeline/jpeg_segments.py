@@ -18,7 +18,7 @@ MAX_HEADER = 16 * 1024 * 1024
 MAX_SEGMENTS = 4096
 STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM and RSTn carry no length
 SOI, EOI, SOS = 0xD8, 0xD9, 0xDA
-_NOT_FILL = re.compile(rb"[^\xff]")
+NOT_FILL = re.compile(rb"[^\xff]")  # the first byte that is not a 0xFF fill byte
 
 MAGIC = (
     (b"\xff\xd8\xff", "jpeg"),
@@ -132,16 +132,20 @@ def _find_ff(buf: Buffer, pos: int, size: int) -> int:
     """The next 0xFF at or after ``pos`` within the header limit."""
     hit = buf.find(b"\xff", pos, min(size, MAX_HEADER))
     if hit < 0:
-        raise _limit_error(MAX_HEADER + 1 if size > MAX_HEADER else size + 1, size,
-                           "the JPEG header (no start of scan)")
+        raise _no_start_of_scan(size)
     return hit
 
 
 def _skip_fill(buf: Buffer, ff: int, size: int) -> int:
     """Position of the marker byte after a run of 0xFF fill bytes starting at ``ff``."""
     end = min(size, MAX_HEADER)
-    found = _NOT_FILL.search(buf, ff, end)  # type: ignore[call-overload]
+    found = NOT_FILL.search(buf, ff, end)  # type: ignore[call-overload]
     if found is None:
-        raise _limit_error(MAX_HEADER + 1 if size > MAX_HEADER else size + 1, size,
-                           "the JPEG header (no start of scan)")
+        raise _no_start_of_scan(size)
     return found.start()
+
+
+def _no_start_of_scan(size: int) -> JpegStructureError:
+    """The header runs to the end of the file, or past the header limit, without an SOS."""
+    return _limit_error(MAX_HEADER + 1 if size > MAX_HEADER else size + 1, size,
+                        "the JPEG header (no start of scan)")

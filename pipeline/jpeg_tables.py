@@ -10,7 +10,7 @@ Quantization tables are returned in natural (row-major) order, de-zigzagged, ord
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from pipeline.jpeg_segments import Segment
@@ -114,16 +114,13 @@ def parse_quant_tables(segments: Sequence[Segment]) -> tuple[tuple[int, ...], ..
     for seg in segments:
         if seg.marker != DQT:
             continue
-        body, pos = seg.payload, 0
-        while pos < len(body):
-            precision, table_id = body[pos] >> 4, body[pos] & 15
-            size = 128 if precision else 64
+        body = seg.payload
+        for pos, precision, table_id, size in _dqt_entries(body):
             raw = body[pos + 1:pos + 1 + size]
             if len(raw) != size or precision > 1:
                 raise TableError(f"quantization table {table_id} is malformed")
             values = raw if not precision else [int.from_bytes(raw[i:i + 2], "big") for i in range(0, 128, 2)]
             tables[table_id] = _NATURAL(values)
-            pos += 1 + size
     ids = sorted(tables)
     if ids != list(range(len(ids))):
         raise TableError(f"quantization table ids {ids} are not 0..n-1")
@@ -132,15 +129,18 @@ def parse_quant_tables(segments: Sequence[Segment]) -> tuple[tuple[int, ...], ..
 
 def dqt_layout(segments: Sequence[Segment]) -> tuple[tuple[int, ...], ...]:
     """Table ids per DQT segment: ``((0, 1),)`` for one segment, ``((0,), (1,))`` for two."""
-    out = []
-    for seg in segments:
-        if seg.marker == DQT:
-            body, pos, ids = seg.payload, 0, []
-            while pos < len(body):
-                ids.append(body[pos] & 15)
-                pos += 1 + (128 if body[pos] >> 4 else 64)
-            out.append(tuple(ids))
-    return tuple(out)
+    return tuple(tuple(table_id for _, _, table_id, _ in _dqt_entries(seg.payload))
+                 for seg in segments if seg.marker == DQT)
+
+
+def _dqt_entries(body: bytes) -> Iterator[tuple[int, int, int, int]]:
+    """(position, precision, table id, value bytes) of each table a DQT payload declares."""
+    pos = 0
+    while pos < len(body):
+        precision, table_id = body[pos] >> 4, body[pos] & 15
+        size = 128 if precision else 64
+        yield pos, precision, table_id, size
+        pos += 1 + size
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,17 +171,30 @@ def parse_huffman_tables(segments: Sequence[Segment]) -> tuple[tuple[HuffmanTabl
     for seg in segments:
         if seg.marker != DHT:
             continue
-        body, pos, tables = seg.payload, 0, []
-        while pos < len(body):
-            counts = body[pos + 1:pos + 17]
+        body, tables = seg.payload, []
+        for pos, counts in _dht_entries(body):
             total = sum(counts)
             symbols = body[pos + 17:pos + 17 + total]
             if len(counts) != 16 or len(symbols) != total:
                 raise TableError("Huffman table is malformed")
             tables.append(HuffmanTable(body[pos] >> 4, body[pos] & 15, counts, symbols))
-            pos += 17 + total
         out.append(tuple(tables))
     return tuple(out)
+
+
+def dht_ids(payload: bytes) -> tuple[int, ...]:
+    """The class/id bytes (``0x10`` for AC table 0) of the tables one DHT payload declares, read
+    without validating the tables (what the encoder signature's marker sequence records)."""
+    return tuple(payload[pos] for pos, counts in _dht_entries(payload) if len(counts) == 16)
+
+
+def _dht_entries(body: bytes) -> Iterator[tuple[int, bytes]]:
+    """(position, the 16 code-length counts) of each table a DHT payload declares."""
+    pos = 0
+    while pos < len(body):
+        counts = body[pos + 1:pos + 17]
+        yield pos, counts
+        pos += 17 + sum(counts)
 
 
 def restart_interval(segments: Sequence[Segment]) -> int:

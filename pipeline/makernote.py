@@ -33,6 +33,7 @@ PREFIXES: tuple[tuple[bytes, int, str], ...] = (
     (b"AOC\x00", 6, "tiff"),
     (b"KDK", -2, "opaque"),
 )
+# bytes per value of each TIFF field type (TIFF 6.0 section 2, plus IFD = 13)
 TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 MAX_ENTRIES = 512
 

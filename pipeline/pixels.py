@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 
 import imagehash
 import numpy as np
@@ -113,6 +114,4 @@ def _thumbnail(data: bytes, facts: ImageFacts, luma: np.ndarray, eighth: np.ndar
 
 
 def _with_time(facts: PixelFacts, started: float) -> PixelFacts:
-    from dataclasses import replace
-
     return replace(facts, elapsed_ms=round((time.perf_counter() - started) * 1000, 1))

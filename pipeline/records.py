@@ -230,8 +230,8 @@ class FactsUpdate:
 class StoredFacts:
     """Facts of a stored image as the catalog holds them, with their hashes.
 
-    ``pixels`` are the pixel stage's measurements when current (None: not measured yet, or by
-    an older version of the detectors).
+    ``pixels`` are the pixel stage's latest measurements (None: not measured yet). Measurements
+    by an older version of the detectors stay until ``measure_pixels`` replaces them.
     """
 
     sha256: str

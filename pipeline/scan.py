@@ -15,14 +15,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pipeline.jpeg_segments import Buffer, JpegHeader
+from pipeline.jpeg_segments import EOI, NOT_FILL, SOS, Buffer, JpegHeader
 
 _MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7]")  # FF then neither stuffing nor RSTn (FF FF: fill)
 _RESTART = re.compile(rb"\xff[\xd0-\xd7]")
-_NOT_FILL = re.compile(rb"[^\xff]")
 _CYCLE = bytes(range(0xD0, 0xD8))  # RST0 ... RST7, then RST0 again
 SEGMENTS_BETWEEN_SCANS = {0xC4, 0xCC, 0xDA, 0xDB, 0xDC, 0xDD, 0xFE, *range(0xE0, 0xF0)}
-EOI, SOS = 0xD9, 0xDA
 MAX_BAD_MARKERS = 1000  # past this the data is noise: stop counting, just find the EOI
 SAMPLE = 512
 RESTART_WINDOW = 128 * 1024
@@ -62,7 +60,7 @@ def walk_scan(buf: Buffer, header: JpegHeader, restarts_expected: int | None = N
         at = found.start()
         marker = buf[at + 1:at + 2][0]
         if marker == 0xFF:  # fill bytes before a marker: skip the whole run at once
-            run = _NOT_FILL.search(buf, at, size)  # type: ignore[call-overload]
+            run = NOT_FILL.search(buf, at, size)  # type: ignore[call-overload]
             pos = run.start() - 1 if run else size
         elif marker == EOI:
             spans.append((start, at))

@@ -37,6 +37,7 @@ from pipeline.jpeg_tables import (
     Frame,
     HuffmanTable,
     TableError,
+    dht_ids,
     dqt_layout,
     parse_frame,
     parse_quant_tables,
@@ -66,7 +67,7 @@ def marker_sequence(segments: Sequence[Segment]) -> str:
         elif m == DQT:
             tokens.append("DQT:" + ",".join(map(str, next(dqt))))
         elif m == DHT:
-            tokens.append("DHT:" + ",".join(f"{b >> 4}{b & 15}" for b in _dht_ids(seg.payload)))
+            tokens.append("DHT:" + ",".join(f"{b >> 4}{b & 15}" for b in dht_ids(seg.payload)))
         elif m in SOF_MARKERS:
             tokens.append(f"SOF{m - 0xC0}")
         else:
@@ -79,14 +80,6 @@ def app_name(payload: bytes) -> str:
         if payload.startswith(prefix):
             return name
     return _PRINTABLE.sub(b"", payload[:12].split(b"\x00", 1)[0]).decode("ascii") or "-"
-
-
-def _dht_ids(payload: bytes) -> list[int]:
-    ids, pos = [], 0
-    while pos + 17 <= len(payload):
-        ids.append(payload[pos])
-        pos += 17 + sum(payload[pos + 1:pos + 17])
-    return ids
 
 
 def tables_part(tables: Sequence[Sequence[int]], ijg_quality: int | None,

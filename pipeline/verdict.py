@@ -50,7 +50,7 @@ def judge(facts: ImageFacts, registry: Registry, policy: Policy, book: Signature
 
 
 def structure_findings(facts: ImageFacts, policy: Policy) -> list[Finding]:
-    """Checks that need no camera: the scan, corruption, EXIF presence, editing traces."""
+    """Checks that need no camera: the end marker, corruption, the scan, EXIF presence."""
     found: list[Finding] = []
     if policy.applies("require_eoi") and facts.truncated:
         found.append((Reason.TRUNCATED, "no end-of-image marker after the scan"))
