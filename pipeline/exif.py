@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from pipeline.makernote import TYPE_SIZE, makernote_offsets
+from pipeline.makernote import TYPE_SIZE, ByteOrder, makernote_offsets, tiff_byte_order
 
 EXIF_PREFIX = b"Exif\x00\x00"
 TAG_EXIF_IFD, TAG_GPS_IFD, TAG_INTEROP_IFD = 0x8769, 0x8825, 0xA005
@@ -67,14 +67,15 @@ class _Ifd:
 
 class _Tiff:
     def __init__(self, data: bytes) -> None:
-        if len(data) < 8 or data[:4] not in (b"II*\x00", b"MM\x00*"):
+        order = tiff_byte_order(data) if len(data) >= 8 else None
+        if order is None:
             raise ExifError("EXIF block has no TIFF header")
         self.data = data
-        self.order = "little" if data[:2] == b"II" else "big"
+        self.order: ByteOrder = order
         self._entry = struct.Struct("<HHII" if self.order == "little" else ">HHII")
 
     def read_int(self, pos: int, size: int) -> int:
-        return int.from_bytes(self.data[pos:pos + size], self.order)  # type: ignore[arg-type]
+        return int.from_bytes(self.data[pos:pos + size], self.order)
 
     def ifd(self, offset: int) -> _Ifd:
         """The entries of the IFD at ``offset``, after checking they lie inside the block."""
@@ -117,7 +118,7 @@ class _Tiff:
             return None
         size = TYPE_SIZE[entry[0]]
         raw = self.value_bytes(entry)
-        return int.from_bytes(raw[:size], self.order) if len(raw) == size * entry[1] else None  # type: ignore[arg-type]
+        return int.from_bytes(raw[:size], self.order) if len(raw) == size * entry[1] else None
 
     def pointer(self, ifd: _Ifd, tag: int) -> int | None:
         entry = ifd.entries.get(tag)

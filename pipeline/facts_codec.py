@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
+from typing import Any
 
 from pipeline.evidence import EncoderSignature, PixelFacts
 from pipeline.records import ImageFacts
@@ -29,14 +30,14 @@ def facts_to_json(facts: ImageFacts) -> dict[str, object]:
     return doc
 
 
-def facts_from_json(doc: dict[str, object]) -> ImageFacts:
-    data = dict(doc)
-    data["quant_tables"] = tuple(tuple(t) for t in data.get("quant_tables") or ())  # type: ignore[union-attr]
-    data["xmp_history_agents"] = tuple(data.get("xmp_history_agents") or ())  # type: ignore[arg-type]
+def facts_from_json(doc: dict[str, Any]) -> ImageFacts:
+    """Facts from their JSON document (keys an older reader wrote and this one lacks are left out)."""
+    data = {k: v for k, v in doc.items() if k in ImageFacts.__dataclass_fields__}
+    data["quant_tables"] = tuple(tuple(t) for t in data.get("quant_tables") or ())
+    data["xmp_history_agents"] = tuple(data.get("xmp_history_agents") or ())
     signature = data.get("signature")
     data["signature"] = EncoderSignature(**signature) if isinstance(signature, dict) else None
-    known = ImageFacts.__dataclass_fields__
-    return ImageFacts(**{k: v for k, v in data.items() if k in known})  # type: ignore[arg-type]
+    return ImageFacts(**data)
 
 
 def pixels_to_json(pixels: PixelFacts) -> dict[str, object]:
@@ -45,10 +46,10 @@ def pixels_to_json(pixels: PixelFacts) -> dict[str, object]:
     return doc
 
 
-def pixels_from_json(doc: dict[str, object]) -> PixelFacts:
+def pixels_from_json(doc: dict[str, Any]) -> PixelFacts:
     data = {k: v for k, v in doc.items() if k in PixelFacts.__dataclass_fields__}
-    data["notes"] = tuple(data.get("notes") or ())  # type: ignore[arg-type]
-    return PixelFacts(**data)  # type: ignore[arg-type]
+    data["notes"] = tuple(data.get("notes") or ())
+    return PixelFacts(**data)
 
 
 def pixels_hash(pixels: PixelFacts) -> str:

@@ -10,9 +10,10 @@ entropy-coded scan and whatever trails it, is ``pipeline.scan``'s job.
 
 from __future__ import annotations
 
+import mmap
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TypeAlias
 
 MAX_HEADER = 16 * 1024 * 1024
 MAX_SEGMENTS = 4096
@@ -31,12 +32,9 @@ MAGIC = (
 )
 
 
-class Buffer(Protocol):
-    """What the walkers need of a file's bytes: ``bytes`` and ``mmap.mmap`` both qualify."""
-
-    def __len__(self) -> int: ...
-    def __getitem__(self, index: slice, /) -> bytes: ...
-    def find(self, sub: bytes, start: int = ..., end: int = ..., /) -> int: ...
+# what the walkers read: a file's bytes, or the file memory-mapped (both slice to bytes, have
+# ``find`` and are searched by compiled byte patterns directly)
+Buffer: TypeAlias = bytes | mmap.mmap
 
 
 class JpegStructureError(Exception):
@@ -139,7 +137,7 @@ def _find_ff(buf: Buffer, pos: int, size: int) -> int:
 def _skip_fill(buf: Buffer, ff: int, size: int) -> int:
     """Position of the marker byte after a run of 0xFF fill bytes starting at ``ff``."""
     end = min(size, MAX_HEADER)
-    found = NOT_FILL.search(buf, ff, end)  # type: ignore[call-overload]
+    found = NOT_FILL.search(buf, ff, end)
     if found is None:
         raise _no_start_of_scan(size)
     return found.start()

@@ -13,6 +13,11 @@ the wrong way is still consistent across that camera's originals.
 
 from __future__ import annotations
 
+from typing import Literal
+
+ByteOrder = Literal["little", "big"]
+_MARKS: dict[bytes, ByteOrder] = {b"II": "little", b"MM": "big"}
+
 # prefix -> (offset of the IFD inside the note, offsets relative to: "note", "tiff" or "embedded")
 PREFIXES: tuple[tuple[bytes, int, str], ...] = (
     (b"Nikon\x00\x02", 18, "embedded"),  # "Nikon\0" 2 bytes version, 2 spare, TIFF header at +10
@@ -38,29 +43,34 @@ TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4,
 MAX_ENTRIES = 512
 
 
-def makernote_offsets(tiff: bytes, start: int, length: int, order: str) -> str:
+def tiff_byte_order(header: bytes) -> ByteOrder | None:
+    """The byte order a TIFF header (``II*\\0`` or ``MM\\0*``) declares; None if it is none."""
+    return _MARKS.get(header[:2]) if header[:4] in (b"II*\x00", b"MM\x00*") else None
+
+
+def makernote_offsets(tiff: bytes, start: int, length: int, order: ByteOrder) -> str:
     """"inside", "outside" or "opaque" for the MakerNote at ``tiff[start:start + length]``."""
     note = tiff[start:start + length]
     ifd_at, base, order = _locate(note, start, order)
     if ifd_at < 0 or ifd_at + 2 > len(note):
         return "opaque"
-    count = int.from_bytes(note[ifd_at:ifd_at + 2], order)  # type: ignore[arg-type]
+    count = int.from_bytes(note[ifd_at:ifd_at + 2], order)
     if not 1 <= count <= MAX_ENTRIES or ifd_at + 2 + 12 * count > len(note):
         return "opaque"
     checked = 0
     for pos in range(ifd_at + 2, ifd_at + 2 + 12 * count, 12):
-        kind = int.from_bytes(note[pos + 2:pos + 4], order)  # type: ignore[arg-type]
-        size = TYPE_SIZE.get(kind, 0) * int.from_bytes(note[pos + 4:pos + 8], order)  # type: ignore[arg-type]
+        kind = int.from_bytes(note[pos + 2:pos + 4], order)
+        size = TYPE_SIZE.get(kind, 0) * int.from_bytes(note[pos + 4:pos + 8], order)
         if kind not in TYPE_SIZE or size <= 4:
             continue
-        where = base + int.from_bytes(note[pos + 8:pos + 12], order)  # type: ignore[arg-type]
+        where = base + int.from_bytes(note[pos + 8:pos + 12], order)
         checked += 1
         if not start <= where < start + length:  # where the value starts (some notes end short)
             return "outside"
     return "inside" if checked else "opaque"
 
 
-def _locate(note: bytes, start: int, order: str) -> tuple[int, int, str]:
+def _locate(note: bytes, start: int, order: ByteOrder) -> tuple[int, int, ByteOrder]:
     """(IFD position in the note, base added to offsets in TIFF-block terms, byte order)."""
     for prefix, ifd_at, relative in PREFIXES:
         if not note.startswith(prefix):
@@ -69,15 +79,15 @@ def _locate(note: bytes, start: int, order: str) -> tuple[int, int, str]:
             return -1, 0, order
         if relative == "embedded":
             header = note[10:18]
-            if header[:4] not in (b"II*\x00", b"MM\x00*"):
+            inner = tiff_byte_order(header)
+            if inner is None:
                 return -1, 0, order
-            inner = "little" if header[:2] == b"II" else "big"
             return 10 + int.from_bytes(header[4:8], inner), start + 10, inner
         if ifd_at == -1:  # Fujifilm: always little-endian, IFD offset stored at +8
             return int.from_bytes(note[8:12], "little"), start, "little"
         if relative == "note":  # a byte-order mark just before the IFD, or before a version
             mark = next((m for m in (note[ifd_at - 2:ifd_at], note[ifd_at - 4:ifd_at - 2])
                          if m in (b"II", b"MM")), None)
-            order = {b"II": "little", b"MM": "big"}.get(mark, order)  # type: ignore[arg-type]
+            order = _MARKS[mark] if mark is not None else order
         return ifd_at, start if relative == "note" else 0, order
     return 0, 0, order  # no prefix: an IFD right at the start, TIFF-relative (Canon, Samsung...)

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import CamidError
 from pipeline.records import ManifestRow
@@ -126,8 +127,12 @@ def _parse_rows(text: str) -> tuple[ManifestRow, ...]:
     reader = csv.DictReader(io.StringIO(text))
     if tuple(reader.fieldnames or ()) != MANIFEST_COLUMNS:
         raise CamidError(f"manifest CSV columns {reader.fieldnames} != {list(MANIFEST_COLUMNS)}")
-    return tuple(ManifestRow(**{k: (v or None) if k in _OPTIONAL else v for k, v in r.items()})
-                 for r in reader)
+    return tuple(ManifestRow(**_row_fields(r)) for r in reader)
+
+
+def _row_fields(row: dict[str, str]) -> dict[str, Any]:
+    """A CSV row's values as ``ManifestRow`` takes them: optional columns empty means None."""
+    return {k: (v or None) if k in _OPTIONAL else v for k, v in row.items()}
 
 
 _OPTIONAL = {"uploader", "licence", "attribution_url"}

@@ -23,7 +23,7 @@ CHECKS = ("require_jpeg", "require_eoi", "reject_corrupt", "require_exif", "edit
           "recompressed", "resampled", "local_edit")
 PIXEL_CHECKS = frozenset({"pixel_decode", "thumbnail", "recompressed", "resampled", "local_edit"})
 # numeric thresholds per table: name -> (lowest, highest) allowed value
-THRESHOLDS = {
+THRESHOLDS: dict[str, dict[str, tuple[float, float]]] = {
     "scan": {"noise_floor": (0.0, 64.0), "min_byte_variety": (0.0, 1.0)},
     "encoder": {"min_uploaders": (1, 1_000_000)},
     "pixels": {"max_flat": (0.0, 1.0), "max_thumbnail_error": (0.0, 255.0),

@@ -53,14 +53,14 @@ def walk_scan(buf: Buffer, header: JpegHeader, restarts_expected: int | None = N
     spans: list[tuple[int, int]] = []
     scans, bad = 1, 0
     while True:
-        found = _MARKER.search(buf, pos, size)  # type: ignore[call-overload]
+        found = _MARKER.search(buf, pos, size)
         if found is None:
             spans.append((start, size))
             return _layout(buf, spans, scans, bad, restarts_expected, end=size, has_eoi=False, size=size)
         at = found.start()
         marker = buf[at + 1:at + 2][0]
         if marker == 0xFF:  # fill bytes before a marker: skip the whole run at once
-            run = NOT_FILL.search(buf, at, size)  # type: ignore[call-overload]
+            run = NOT_FILL.search(buf, at, size)
             pos = run.start() - 1 if run else size
         elif marker == EOI:
             spans.append((start, at))
@@ -90,10 +90,10 @@ def _restarts(buf: Buffer, start: int, end: int, expected: int) -> tuple[int | N
     cost of listing every marker.
     """
     if end - start <= 2 * RESTART_WINDOW:
-        found = b"".join(_RESTART.findall(buf, start, end))[1::2]  # type: ignore[call-overload]
+        found = b"".join(_RESTART.findall(buf, start, end))[1::2]
         return len(found), len(found), _mismatches(found, 0)
-    head = b"".join(_RESTART.findall(buf, start, start + RESTART_WINDOW))[1::2]  # type: ignore[call-overload]
-    tail = b"".join(_RESTART.findall(buf, end - RESTART_WINDOW, end))[1::2]  # type: ignore[call-overload]
+    head = b"".join(_RESTART.findall(buf, start, start + RESTART_WINDOW))[1::2]
+    tail = b"".join(_RESTART.findall(buf, end - RESTART_WINDOW, end))[1::2]
     first_of_tail = (expected - len(tail)) % 8
     return None, len(head) + len(tail), _mismatches(head, 0) + _mismatches(tail, first_of_tail)
 
