@@ -30,6 +30,7 @@ demo: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # The catalog tests also run on PostgreSQL: each run starts its own throwaway server on loopback
 # from Debian's postgresql package (tests/pgserver.py), which this installs when it is missing.
