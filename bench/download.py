@@ -107,9 +107,10 @@ def prepare_camid(urls: list[str], root: Path) -> None:
 
 
 def with_camid(root: Path, concurrency: int, expected: int) -> int:
-    """camid's own path: ``flows.acquire.download`` with per-host limits lifted, catalog writes included."""
+    """camid's own path: ``flows.stages.acquire.download``, per-host limits lifted, catalog writes
+    included."""
     from db import Catalog
-    from flows.acquire import download
+    from flows.stages.acquire import download
     from scrapers.download import DownloaderConfig
     from scrapers.fetch import FetchOptions
     from scrapers.limits import UNLIMITED

@@ -13,11 +13,12 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, exc, func, select, update
 
-from db import curation, queue
+from db import curation_queries as curation
+from db import queue
 from db import stats as stats_queries
 from db.catalog_curation import CurationMethods
 from db.catalog_queue import QueueMethods
-from db.engine import make_engine
+from db.connection import make_engine
 from db.migrate import upgrade
 from db.models import CandidateRow, ImageRow
 from pipeline.batching import batched

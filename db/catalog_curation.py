@@ -1,7 +1,7 @@
 """The catalog's curation methods: facts, pixel facts, verdicts, signatures and exports.
 
 A mixin of ``db.catalog.Catalog``, kept apart so each module stays small; the queries live in
-``db.curation``. Verdicts replace rows, so their writes take the catalog's write lock
+``db.curation_queries``. Verdicts replace rows, so their writes take the catalog's write lock
 (``one_writer_at_a_time``): two curators judging at once leave one verdict per file.
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine, bindparam, delete, update
 
-from db import curation
-from db.engine import one_writer_at_a_time
+from db import curation_queries as curation
+from db.connection import one_writer_at_a_time
 from db.models import CandidateRow, ExportRow, VerdictReasonRow, VerdictRow
 from pipeline.evidence import EncoderSignature, SignatureCount
 from pipeline.records import (

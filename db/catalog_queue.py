@@ -11,7 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from db import curation, queue
+from db import curation_queries as curation
+from db import queue
 from pipeline.records import DownloadTask, ScrapeTally, StoredImage
 
 
@@ -59,7 +60,7 @@ class QueueMethods:
         with self.engine.connect() as conn:
             return queue.api_calls_since(conn, source, since)
 
-    # ---- curator claims (db/curation.py) -------------------------------------------------------
+    # ---- curator claims (db/curation_queries.py) -------------------------------------------------------
 
     def claim_fact_reading(self, claimer: str, now: datetime, lease_until: datetime,
                            reader_version: int, limit: int) -> list[StoredImage]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, exc, inspect, text
 
-from db.engine import one_writer_at_a_time
+from db.connection import one_writer_at_a_time
 
 if TYPE_CHECKING:
     from alembic.config import Config

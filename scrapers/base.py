@@ -2,7 +2,7 @@
 
 A source turns the registry's queries for some cameras into ``Candidate`` records (or
 ``Rejected`` ones it can rule out before any download: a non-native size, a known editor in the
-metadata...). It never touches the catalog: ``flows.acquire`` stores what it yields, so a source
+metadata...). It never touches the catalog: ``flows.stages.acquire`` stores what it yields, so a source
 can be tested against a loopback server with no database at all. Parsing (pure functions over
 saved responses) is kept apart from fetching in every source module.
 """

@@ -2,7 +2,7 @@
 
 Tasks are queued per host and each host gets at most its policy's number of runners, so a slow
 or refusing host never blocks the others' workers; a global semaphore caps total concurrency.
-The caller (``flows.acquire``) feeds tasks lazily (claims from the catalog) and writes each
+The caller (``flows.stages.acquire``) feeds tasks lazily (claims from the catalog) and writes each
 result as it arrives, which is what makes a killed download resumable.
 """
 

@@ -87,7 +87,7 @@ def opener(url: str, ready, go) -> None:  # type: ignore[no-untyped-def]
 
 def curator(url: str, data_dir: str, registry: str, ready, go) -> None:  # type: ignore[no-untyped-def]
     """A whole ``camid curate`` (read, judge, hash) on a catalog other curators share."""
-    from flows.curation import curate
+    from flows.stages.curate import curate
     from pipeline.policy import load_policy
     from pipeline.registry_load import load_registry
 

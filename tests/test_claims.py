@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from db import Catalog
 from db.migrate import HEAD, current_revision
-from flows.curation import read_facts_claimed
+from flows.stages.curate import read_facts_claimed
 from pipeline.facts import READER_VERSION
 from tests import pgserver
 from tests.claimwork import READER, opener, run_claimers, seed_candidates, seed_images, start_together

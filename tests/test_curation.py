@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from db import Catalog
-from flows.curation import curate, export
+from flows.stages.curate import curate, export
 from pipeline.errors import CamidError
 from pipeline.manifest import read_manifest
 from pipeline.policy import load_policy
@@ -192,7 +192,7 @@ def test_several_curators_at_once_leave_one_verdict_per_file(world, tmp_path: Pa
     machines): no error, every file read and judged, one verdict each, every accepted file hashed."""
     from sqlalchemy import text
 
-    from flows.curation import read_facts_claimed
+    from flows.stages.curate import read_facts_claimed
     from tests.claimwork import curator, start_together
 
     _registry, data, catalog, add = world

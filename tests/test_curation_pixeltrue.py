@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from db import Catalog
-from flows.curation import curate, export
 from flows.demo.exif import camera_exif, thumbnail_of
+from flows.stages.curate import curate, export
 from pipeline.policy import load_policy
 from pipeline.quality import IJG_CHROMINANCE, IJG_LUMINANCE, scale_ijg_table
 from pipeline.records import CandidateStatus
@@ -110,7 +110,7 @@ def test_both_stages_and_learned_signatures(world) -> None:
 def test_the_pixel_stage_survives_a_crash(world, monkeypatch) -> None:
     """Killed half-way, nothing is accepted without its pixel check; the next run finishes."""
     registry, data, catalog, _, _ = world
-    import flows.curation
+    import flows.stages.curate
     import pipeline.pixels
 
     calls = {"n": 0}
@@ -122,7 +122,7 @@ def test_the_pixel_stage_survives_a_crash(world, monkeypatch) -> None:
             raise KeyboardInterrupt("killed")
         return real(path, facts)
 
-    monkeypatch.setattr(flows.curation, "PIXEL_BATCH", 2)
+    monkeypatch.setattr(flows.stages.curate, "PIXEL_BATCH", 2)
     monkeypatch.setattr(pipeline.pixels, "read_pixels", dying)
     with pytest.raises(KeyboardInterrupt):
         curate(catalog, data, registry, load_policy())

@@ -20,7 +20,7 @@ SCRIPT = """
 import json, os, sys
 from contextlib import nullcontext
 from distributed import LocalCluster
-from flows.pipelines import curate_flow, download_flow, scrape_flow
+from flows.prefect_flows import curate_flow, download_flow, scrape_flow
 
 if __name__ == "__main__":
     endpoint, catalog, mode = sys.argv[1], sys.argv[2], sys.argv[3]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from db import Catalog
-from flows.acquire import download
+from flows.stages.acquire import download
 from pipeline.records import Candidate, CandidateKey, CandidateStatus
 from scrapers.download import DownloaderConfig
 from scrapers.fetch import FetchOptions

@@ -52,7 +52,7 @@ def _candidates(tmp_path: Path) -> int:
 def test_flows_run_in_ephemeral_mode(world_dir) -> None:
     tmp_path, server = world_dir
     code = (
-        "from flows.pipelines import scrape_flow, download_flow\n"
+        "from flows.prefect_flows import scrape_flow, download_flow\n"
         f"r = scrape_flow(source='wikimedia', endpoint={server.endpoint!r})\n"
         "assert r['added'] >= 18, r\n"
         "d = download_flow(concurrency=4, loopback_unlimited=True)\n"

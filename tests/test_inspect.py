@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.inspect_cmd import CONTRACT_KEYS, EXTRA_KEYS, STRUCTURED_KEYS
+from flows.stages.inspect import CONTRACT_KEYS, EXTRA_KEYS, STRUCTURED_KEYS
 from tests import jpegs
 
 CAMID = Path(sys.executable).with_name("camid")

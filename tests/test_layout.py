@@ -93,3 +93,98 @@ def test_the_rule_catches_violations(package: str, source: str, expected: list[s
 def test_every_package_exists_and_is_scanned() -> None:
     scanned = {pkg for pkg, _ in package_files()}
     assert scanned == set(PACKAGES)
+
+
+# ---- inside flows: the stage drivers are one room, the CLI, Prefect and the demo its doors -------
+
+DOORS = ("flows.cli", "flows.prefect_flows", "flows.prefect_tasks", "flows.dask_fanout", "flows.demo",
+         "flows.artifacts")
+STAGES_FORBIDDEN = {"click", "prefect", "prefect_dask", "rich", *DOORS}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def stage_violations(source: str) -> list[str]:
+    """What a stage driver may not import: a door, or a door's framework."""
+    return sorted(n for n in imported_modules(source)
+                  if any(n == f or n.startswith(f + ".") for f in STAGES_FORBIDDEN))
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "flows" / "stages").glob("*.py")),
+                         ids=lambda p: p.name)
+def test_stage_drivers_know_no_door(path: Path) -> None:
+    assert stage_violations(path.read_text()) == []
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("import click", ["click"]),
+    ("def f():\n    from flows.cli.context import settings_of", ["flows.cli.context",
+                                                                "flows.cli.context.settings_of"]),
+    ("from flows.prefect_tasks import download_task", ["flows.prefect_tasks",
+                                                       "flows.prefect_tasks.download_task"]),
+    ("from flows.stages.configs import train_config", []),
+])
+def test_the_stage_rule_catches_violations(source: str, expected: list[str]) -> None:
+    assert stage_violations(source) == expected
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Project module -> the project modules it imports (at the top or inside functions)."""
+    files = {module_name(path): path for _, path in package_files()}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        targets = set()
+        for imported in imported_modules(path.read_text()):
+            while imported and imported not in files:  # ``from a.b import c``: c may be a name
+                imported = imported.rpartition(".")[0]
+            if imported and imported != name:
+                targets.add(imported)
+        graph[name] = targets
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected group of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                top = stack.pop()
+                group.append(top)
+                if top == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def test_no_import_cycle_between_project_modules() -> None:
+    # a package's __init__ re-exporting its own modules is not a cycle between modules
+    graph = {m: {t for t in ts if not (m.startswith(t + ".") and t in PACKAGES)}
+             for m, ts in import_graph().items()}
+    assert cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.workers import claimer_id, dead_local_claimers
+from flows.stages.workers import claimer_id, dead_local_claimers
 from pipeline.settings import Settings, for_workers
 from scrapers.limits import HostPolicy, share_policies
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from db import Catalog
-from flows.acquire import download, scrape
+from flows.stages.acquire import download, scrape
 from pipeline.records import CandidateKey, CandidateStatus, Verdict
 from pipeline.registry_load import load_registry
 from pipeline.summary import stats_to_json

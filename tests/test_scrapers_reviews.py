@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from db import Catalog
-from flows.acquire import scrape
+from flows.stages.acquire import scrape
 from pipeline.registry_load import load_registry
 from scrapers.base import user_agent
 from scrapers.http import Etiquette, PoliteClient

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from db import Catalog
-from flows.acquire import download, scrape
+from flows.stages.acquire import download, scrape
 from pipeline.policy import load_policy
 from pipeline.records import CandidateKey, CandidateStatus
 from pipeline.registry_load import load_registry

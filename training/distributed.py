@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from training.engine import resolve_device
+from training.device import resolve_device
 
 
 @dataclass(frozen=True, slots=True)

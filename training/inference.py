@@ -17,7 +17,7 @@ from torch import nn
 
 from pipeline.errors import CamidError
 from training.config import TrainConfig, load_train_config
-from training.engine import autocast, prepare, resolve_device, use_amp, use_channels_last
+from training.device import autocast, prepare, resolve_device, use_amp, use_channels_last
 from training.models import build_model
 from training.rundir import RunFiles, RunInfo, load_checkpoint, read_info
 

@@ -23,8 +23,8 @@ from pipeline.manifest import Manifest, read_manifest
 from pipeline.records import Tick
 from training.config import TrainConfig, config_to_json, differences, load_train_config
 from training.data import LabelledImages, check_sizes, split_of
+from training.device import use_amp, use_channels_last
 from training.distributed import World, barrier
-from training.engine import use_amp, use_channels_last
 from training.imageio import camera_key, exif_camera
 from training.models import Warn, architectures, build_model
 from training.pixelcache import PixelCache, PixelSource, source_for

@@ -25,8 +25,8 @@ from torch.utils.data import DataLoader
 from training import plots
 from training.config import TrainConfig
 from training.data import CentreCrops, LabelledImages, train_loader, worker_init
+from training.device import autocast, prepare
 from training.distributed import World, barrier, join, leave, same_on_all, share_buffers, sum_all
-from training.engine import autocast, prepare
 from training.models import Warn, logits_of, stderr_warning
 from training.rundir import MetricRow, atomic_save, atomic_write_text, metrics_to_csv
 from training.session import Session, Tick, checkpoint_state, open_session

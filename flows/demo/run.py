@@ -8,7 +8,6 @@ evaluation run on it. Only the sizes are small, so it finishes on two CPU cores.
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from collections import Counter
@@ -18,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from db import Catalog
-from flows.acquire import download, scrape
-from flows.acquire_cmds import make_source
-from flows.curation import curate, export
 from flows.demo.cameras import CAMERAS
 from flows.demo.report import DecoyOutcome, DemoSummary, write_report, write_summary
 from flows.demo.server import CommonsFake, file_url
 from flows.demo.world import DemoFile, build_world, registry_toml
 from flows.progress import Tick
+from flows.stages.acquire import download, scrape
+from flows.stages.curate import curate, export
+from flows.stages.sources import make_source
 from pipeline.errors import CamidError
 from pipeline.policy import load_policy
 from pipeline.registry_load import load_registry
@@ -113,15 +112,10 @@ def _stage(stages: dict[str, float], name: str, say: Callable[[str], None]) -> I
 
 
 def _downloader(root: Path):  # type: ignore[no-untyped-def]
-    from scrapers.base import user_agent
-    from scrapers.download import DownloaderConfig
-    from scrapers.fetch import FetchOptions
-    from scrapers.limits import DEFAULT_POLICIES, HostPolicy
+    from flows.stages.configs import downloader_config
 
-    loopback = HostPolicy("127.0.0.1*", concurrency=8, rate=math.inf, burst=8)
-    return DownloaderConfig(FetchOptions(root, read_timeout=30.0, backoff_base=0.5, fsync=False),
-                            concurrency=8, policies=(loopback, *DEFAULT_POLICIES),
-                            user_agent=user_agent(CONTACT))
+    return downloader_config(root, concurrency=8, contact=CONTACT, timeout=30.0, backoff=0.5,
+                             loopback_unlimited=True, fsync=False)
 
 
 def _decoys(world: list[DemoFile], outcomes: dict, server: CommonsFake) -> list[DecoyOutcome]:
@@ -136,22 +130,23 @@ def _decoys(world: list[DemoFile], outcomes: dict, server: CommonsFake) -> list[
 
 
 def _train(dataset: Path, run_dir: Path, size: DemoSize, tick: Tick) -> Path:
-    from training.config import TrainConfig
+    from flows.stages.configs import train_config
     from training.trainer import train
 
-    cfg = TrainConfig(manifest=str(dataset), run_dir=str(run_dir), steps=size.steps, arch="resnet18",
-                      pretrained=False, crop=size.crop, input_size=size.input_size,
-                      batch_size=size.batch_size, schedule="cosine", checkpoint_every=size.steps,
-                      log_every=max(1, size.steps // 10), val_every=size.steps, workers=0, seed=0,
-                      device="cpu", cache_dir=str(run_dir.parent / "pixel-cache"))
+    cfg = train_config(dataset, run_dir.parent, {
+        "run_dir": str(run_dir), "steps": size.steps, "arch": "resnet18", "pretrained": False,
+        "crop": size.crop, "input_size": size.input_size, "batch_size": size.batch_size,
+        "schedule": "cosine", "checkpoint_every": size.steps, "log_every": max(1, size.steps // 10),
+        "val_every": size.steps, "workers": 0, "seed": 0, "device": "cpu",
+        "cache_dir": str(run_dir.parent / "pixel-cache")})
     return train(cfg, tick=tick, warn=lambda _msg: None).run_dir
 
 
 def _evaluate(run_dir: Path, size: DemoSize, tick: Tick):  # type: ignore[no-untyped-def]
-    from training.config import EvalConfig
+    from flows.stages.configs import eval_config
     from training.evaluate import evaluate
 
     crops = tuple(c for c in (32, 64, 128, 192) if c <= size.eval_crop)
-    cfg = EvalConfig(crop_size=size.eval_crop, tta=size.tta, curves=True, crop_sizes=crops,
-                     device="cpu")
+    cfg = eval_config({"crop_size": size.eval_crop, "tta": size.tta, "curves": True,
+                       "crop_sizes": crops, "device": "cpu"})
     return evaluate(run_dir, cfg, tick)

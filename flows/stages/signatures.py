@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from db import Catalog
-from flows.curation import learn_book
+from flows.stages.curate import learn_book
 from pipeline.policy import Policy
 from pipeline.registry import Registry
 

@@ -1,28 +1,19 @@
 """`camid scrape` and `camid download`: the acquisition stage's commands.
 
-Thin wiring: options become a source or a downloader configuration, ``flows.acquire`` does the
-work. Heavy packages (requests, flickrapi, aiohttp, SQLAlchemy) are imported inside the commands.
-Flickr's key and secret come from the environment only and are never echoed.
+A thin door: options go to ``flows.stages.sources.make_source`` and
+``flows.stages.configs.downloader_config``, and ``flows.stages.acquire`` does the work. Heavy
+packages (requests, flickrapi, aiohttp, SQLAlchemy) are imported inside the commands.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-from flows.context import registry_of, settings_of
+from flows.cli.context import registry_of, settings_of
+from flows.stages.sources import REVIEW_SITES, SOURCES
 from pipeline.errors import CamidError
-
-if TYPE_CHECKING:
-    from db import Catalog
-    from pipeline.registry import Registry
-    from scrapers.base import Source
-
-SOURCES = ("flickr", "wikimedia", "reviews", "dir")
-REVIEW_SITES = ("dpreview", "gsmarena")
 
 
 @click.command()
@@ -49,7 +40,8 @@ def scrape(ctx: click.Context, source: str, cameras_: tuple[str, ...], limit: in
            sites: tuple[str, ...], folder: Path | None, url_list: Path | None) -> None:
     """Find candidate originals on a SOURCE and add them to the catalog."""
     from db import Catalog
-    from flows.acquire import scrape as run_scrape
+    from flows.stages.acquire import scrape as run_scrape
+    from flows.stages.sources import make_source
 
     settings, registry = settings_of(ctx), registry_of(ctx)
     try:
@@ -59,75 +51,11 @@ def scrape(ctx: click.Context, source: str, cameras_: tuple[str, ...], limit: in
     with Catalog.open(settings.catalog_url) as catalog:
         made = make_source(source, catalog, registry, endpoint=endpoint, contact=contact,
                            licences=licences, budget=budget, sites=sites, folder=folder,
-                           url_list=url_list)
+                           url_list=url_list, notice=lambda m: click.echo(m, err=True))
         report = run_scrape(catalog, made, cameras, limit)
     skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(report.skipped.items())) or "none"
     click.echo(f"{report.source}: {report.found} found, {report.added} new candidate(s); "
                f"ruled out before download: {skipped}; {report.api_calls} API call(s)")
-
-
-def make_source(source: str, catalog: Catalog, registry: Registry, *, endpoint: str | None = None,
-                contact: str | None = None, licences: tuple[str, ...] = (), budget: int = 3600,
-                sites: tuple[str, ...] = (), folder: Path | None = None,
-                url_list: Path | None = None) -> Source:
-    """The source object for ``camid scrape SOURCE`` (shared with the Prefect flows and the demo)."""
-    if source == "flickr":
-        return _flickr(catalog, endpoint, licences, budget)
-    if source == "wikimedia":
-        return _wikimedia(registry, endpoint, contact)
-    if source == "reviews":
-        return _reviews(endpoint, contact, sites)
-    return _dir(folder, url_list)
-
-
-def _flickr(catalog: Catalog, endpoint: str | None, licences: tuple[str, ...], budget: int) -> Source:
-    from datetime import UTC, datetime, timedelta
-
-    from scrapers.flickr import DEFAULT_LICENCES, LICENCES, FlickrOptions, FlickrSource
-    from scrapers.flickr_api import CallBudget, FlickrCaller, FlickrCredentials
-
-    credentials = FlickrCredentials.from_env(dict(os.environ))
-    chosen = tuple(x.strip() for item in licences for x in item.split(",") if x.strip())
-    unknown = [x for x in chosen if x not in LICENCES]
-    if unknown:
-        raise CamidError(f"unknown Flickr licence id {unknown[0]!r}: use {', '.join(LICENCES)}")
-    used = catalog.api_calls_since("flickr", datetime.now(UTC) - timedelta(hours=1))
-    caller = FlickrCaller(credentials, CallBudget(budget, used), endpoint=endpoint, notice=_notice)
-    return FlickrSource(caller, FlickrOptions(licences=chosen or DEFAULT_LICENCES))
-
-
-def _wikimedia(registry: Registry, endpoint: str | None, contact: str | None) -> Source:
-    from pipeline.policy import load_policy
-    from scrapers.base import user_agent
-    from scrapers.http import Etiquette, PoliteClient
-    from scrapers.wikimedia import WikimediaSource
-
-    if not contact:
-        raise CamidError("Wikimedia asks every client for a contact: pass --contact EMAIL|URL "
-                         "or set CAMID_CONTACT")
-    client = PoliteClient(user_agent(contact), Etiquette(min_interval=0.0))  # serial calls
-    return WikimediaSource(client, registry, load_policy(), endpoint=endpoint)
-
-
-def _reviews(endpoint: str | None, contact: str | None, sites: tuple[str, ...]) -> Source:
-    from scrapers.base import user_agent
-    from scrapers.http import PoliteClient
-    from scrapers.reviews import SITES, ReviewsSource
-
-    chosen = [SITES[name] for name in (sites or REVIEW_SITES)]
-    if endpoint:
-        chosen = [site.at(endpoint) for site in chosen]
-    return ReviewsSource(PoliteClient(user_agent(contact)), chosen)
-
-
-def _dir(folder: Path | None, url_list: Path | None) -> Source:
-    from scrapers.folder import DirSource
-
-    return DirSource(folder, url_list)
-
-
-def _notice(message: str) -> None:
-    click.echo(message, err=True)
 
 
 @click.command()
@@ -155,21 +83,14 @@ def download(ctx: click.Context, limit: int | None, concurrency: int, host_limit
              contact: str | None) -> None:
     """Fetch pending candidates into content-addressed storage."""
     from db import Catalog
-    from flows.acquire import download as run_download
     from flows.progress import progress_ticker
-    from scrapers.base import user_agent
-    from scrapers.download import DownloaderConfig
-    from scrapers.fetch import FetchOptions
-    from scrapers.limits import DEFAULT_POLICIES, parse_host_limit
+    from flows.stages.acquire import download as run_download
+    from flows.stages.configs import downloader_config
 
-    try:
-        policies = tuple(parse_host_limit(h) for h in host_limits) + DEFAULT_POLICIES
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--host-limit") from None
     settings = settings_of(ctx)
-    fetch = FetchOptions(settings.data_dir, max_bytes=max_bytes, read_timeout=timeout,
-                         max_attempts=max_attempts, backoff_base=backoff)
-    config = DownloaderConfig(fetch, concurrency, policies, user_agent(contact))
+    config = downloader_config(settings.data_dir, concurrency=concurrency, host_limits=host_limits,
+                               contact=contact, timeout=timeout, max_bytes=max_bytes,
+                               max_attempts=max_attempts, backoff=backoff)
     with Catalog.open(settings.catalog_url) as catalog, progress_ticker() as tick:
         report = run_download(catalog, config, limit, tick, horizon=wait_retries)
     rate = report.bytes / max(report.seconds, 1e-9) / 1e6

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from db import Catalog
 from flows.progress import Tick
-from flows.workers import claimer_id, dead_local_claimers, process_alive
+from flows.stages.workers import claimer_id, dead_local_claimers, process_alive
 from pipeline.errors import CamidError
 from pipeline.records import (
     Candidate,

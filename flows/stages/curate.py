@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from db import Catalog
 from flows.progress import Tick
-from flows.workers import claimer_id, dead_local_claimers
+from flows.stages.workers import claimer_id, dead_local_claimers
 from pipeline.batching import batched
 from pipeline.dedup import cluster_near_duplicates, perceptual_hash
 from pipeline.errors import CamidError
@@ -72,7 +72,7 @@ def curate(catalog: Catalog, data_dir: Path, registry: Registry, policy: Policy,
     """Read facts of new files, judge what changed, measure the pixels of what the header stage
     accepted and judge those again; hash accepted files for near-duplicate clusters.
 
-    The steps are also run apart (``flows.fanout``): reading and measuring on many workers,
+    The steps are also run apart (``flows.dask_fanout``): reading and measuring on many workers,
     judging, which only looks at stored facts, once.
     """
     tick = tick or _no_tick

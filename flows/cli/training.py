@@ -8,26 +8,16 @@ options not given on the command line take the run's saved values, the ones give
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 
-from flows.context import settings_of
-from pipeline.errors import CamidError
-
-DEFAULT_EPOCHS = 30
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a comma-separated list of numbers") from None
+from flows.cli.context import settings_of
+from flows.stages.configs import DEFAULT_EPOCHS, DEFAULT_WORKERS
 
 
 def _main_rank() -> bool:
@@ -64,7 +54,7 @@ def _main_rank() -> bool:
 @click.option("--run-dir", type=click.Path(file_okay=False),
               help="[default: <data-dir>/runs/<dataset>-<arch>-s<seed>]")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--workers", type=int, default=min(4, os.cpu_count() or 1), show_default=True)
+@click.option("--workers", type=int, default=DEFAULT_WORKERS, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--amp/--no-amp", default=None, help="bf16 autocast [default: on a GPU only].")
 @click.option("--channels-last/--no-channels-last", default=None, help="[default: on a GPU only]")
@@ -92,49 +82,12 @@ def train(ctx: click.Context, manifest_dir: str, **options: Any) -> None:
 
 
 def _train_config(ctx: click.Context, manifest_dir: Path, options: dict[str, Any]) -> Any:
-    """Command-line options over the run's saved config (when resuming) over the defaults."""
-    from pipeline.manifest import read_manifest
-    from training.config import TrainConfig, load_train_config
+    """The options the user gave (not click's defaults), resolved by the one training resolver."""
+    from flows.stages.configs import train_config
 
-    manifest = read_manifest(manifest_dir)
-    given = {k for k in options if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
-    run_dir = Path(options["run_dir"] or settings_of(ctx).data_dir / "runs" /
-                   f"{manifest.name}-{options['arch']}-s{options['seed']}").resolve()
-    saved = asdict(load_train_config(run_dir)) if (run_dir / "config.json").exists() else {}
-    names = {f.name for f in fields(TrainConfig)}
-    values = {k: v for k, v in options.items() if k in names and (k in given or k not in saved)}
-    values = {**{k: v for k, v in saved.items() if k not in values}, **values}
-    if options["steps"] and options["epochs"]:
-        raise click.UsageError("give --steps or --epochs, not both")
-    if "steps" not in given and ("epochs" in given or "steps" not in saved):
-        values["steps"] = _steps_for(len(manifest.train), options, values)
-    values["cache_dir"] = _cache_dir(ctx, options) if {"cache_dir", "no_cache"} & given or not saved \
-        else saved.get("cache_dir")
-    values.update(manifest=str(manifest_dir.resolve()), run_dir=str(run_dir))
-    values["gamma_range"] = _pair(values["gamma_range"], float, "--gamma-range")
-    values["jpeg_quality"] = _pair(values["jpeg_quality"], int, "--jpeg-quality")
-    return TrainConfig(**values)
-
-
-def _pair(value: str | list[Any] | tuple[Any, ...], kind: type, option: str) -> tuple[Any, Any]:
-    """LOW,HIGH from the command line (or a saved list) as a typed pair."""
-    items = _floats(value) if isinstance(value, str) else tuple(value)
-    if len(items) != 2:
-        raise click.BadParameter(f"{value!r}: give LOW,HIGH", param_hint=option)
-    return kind(items[0]), kind(items[1])
-
-
-def _steps_for(n_train: int, options: dict[str, Any], values: dict[str, Any]) -> int:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    per_step = values.get("batch_size", 16) * values.get("accumulate", 1) * world
-    epochs = options["epochs"] if options["epochs"] is not None else DEFAULT_EPOCHS
-    return max(1, math.ceil(epochs * max(1, n_train) / per_step))
-
-
-def _cache_dir(ctx: click.Context, options: dict[str, Any]) -> str | None:
-    if options["no_cache"]:
-        return None
-    return str(Path(options["cache_dir"] or settings_of(ctx).data_dir / "cache" / "pixels").resolve())
+    given = {k: v for k, v in options.items()
+             if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
+    return train_config(manifest_dir, settings_of(ctx).data_dir, given)
 
 
 @click.command()
@@ -159,14 +112,11 @@ def evaluate(run_dir: str, manifest_dir: str | None, jpeg_qualities: str, gammas
              crop_sizes: str, as_json: bool, **options: Any) -> None:
     """Evaluate a run with the 2018 challenge protocol and robustness curves."""
     from flows.progress import progress_ticker
-    from training.config import EvalConfig
+    from flows.stages.configs import eval_config
     from training.evaluate import evaluate as run_evaluate
 
-    cfg = EvalConfig(manifest=manifest_dir, jpeg_qualities=tuple(int(q) for q in _floats(jpeg_qualities)),
-                     gammas=_floats(gammas), resize_factors=_floats(resize_factors),
-                     crop_sizes=tuple(int(c) for c in _floats(crop_sizes)), **options)
-    if min(cfg.resize_factors, default=1) <= 0 or cfg.crop_size < 1:
-        raise CamidError("resize factors and crop sizes must be positive")
+    cfg = eval_config({"manifest": manifest_dir, "jpeg_qualities": jpeg_qualities, "gammas": gammas,
+                       "resize_factors": resize_factors, "crop_sizes": crop_sizes, **options})
     if as_json:  # stdout is the JSON document alone: no progress display
         run_evaluate(run_dir, cfg)
         click.echo((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"), nl=False)

@@ -62,7 +62,7 @@ def download_shards(data_dir: str, catalog: str, registry: str | None, workers: 
                     limit: int | None, concurrency: int, contact: str | None,
                     loopback_unlimited: bool) -> list[dict[str, object]]:
     """``workers`` downloader tasks at once; each claims from the one queue until it is empty."""
-    from flows.pipelines import download_task
+    from flows.prefect_tasks import download_task
 
     settings = resolve_settings(data_dir, catalog, registry)
     share = None if limit is None else math.ceil(limit / workers)
@@ -86,7 +86,7 @@ def curate_shards(data_dir: str, catalog: str, registry: str | None, workers: in
     """Header reading (claimed), judging (here), the pixel stage (sharded by SHA-256), judging
     again, then hashing what is left unhashed (sharded)."""
     from db import Catalog
-    from flows.curation import judge_all, learn_book
+    from flows.stages.curate import judge_all, learn_book
     from pipeline.policy import load_policy
     from pipeline.registry_load import load_registry
 
@@ -112,7 +112,7 @@ def curate_shards(data_dir: str, catalog: str, registry: str | None, workers: in
 @task(name="check-pixels")
 def pixel_task(settings: Settings, shard: int, shards: int) -> int:
     from db import Catalog
-    from flows.curation import measure_pixels
+    from flows.stages.curate import measure_pixels
 
     with Catalog.open(settings.catalog_url) as catalog:
         return measure_pixels(catalog, settings.data_dir, shard=shard, shards=shards)
@@ -121,8 +121,8 @@ def pixel_task(settings: Settings, shard: int, shards: int) -> int:
 @task(name="read-headers")
 def read_facts_task(settings: Settings, worker: str) -> tuple[int, str]:
     from db import Catalog
-    from flows.curation import read_facts_claimed
-    from flows.workers import claimer_id
+    from flows.stages.curate import read_facts_claimed
+    from flows.stages.workers import claimer_id
 
     with Catalog.open(settings.catalog_url) as catalog:
         return read_facts_claimed(catalog, settings.data_dir, worker=worker), claimer_id(worker)
@@ -131,7 +131,7 @@ def read_facts_task(settings: Settings, worker: str) -> tuple[int, str]:
 @task(name="hash-accepted")
 def hash_task(settings: Settings, shard: int, shards: int) -> int:
     from db import Catalog
-    from flows.curation import hash_accepted
+    from flows.stages.curate import hash_accepted
 
     with Catalog.open(settings.catalog_url) as catalog:
         return hash_accepted(catalog, settings.data_dir, shard=shard, shards=shards)

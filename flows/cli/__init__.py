@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import click
 
-from flows.context import registry_of, settings_of
+from flows.cli.context import registry_of, settings_of
 from pipeline import __version__
 from pipeline.errors import CamidError
 from pipeline.settings import resolve_settings
@@ -50,7 +50,7 @@ def cameras(ctx: click.Context, as_json: bool) -> None:
         return
     from rich.console import Console
 
-    from flows.render import cameras_table
+    from flows.cli.render import cameras_table
 
     Console().print(cameras_table(registry))
 
@@ -70,7 +70,7 @@ def stats(ctx: click.Context, as_json: bool) -> None:
         return
     from rich.console import Console
 
-    from flows.render import print_stats
+    from flows.cli.render import print_stats
 
     print_stats(Console(), result)
 
@@ -89,7 +89,7 @@ def inspect(ctx: click.Context, files: tuple[str, ...], as_json: bool, policy: s
 
     Every file gets its line, readable or not; the exit status is 0 when every file was judged.
     """
-    from flows.inspect_cmd import inspect_files, inspection_to_json
+    from flows.stages.inspect import inspect_files, inspection_to_json
     from pipeline.policy import HEADER_ONLY, load_policy
     from pipeline.signature_book import EMPTY_BOOK
 
@@ -98,7 +98,7 @@ def inspect(ctx: click.Context, files: tuple[str, ...], as_json: bool, policy: s
     book = EMPTY_BOOK
     if learned:
         from db import Catalog
-        from flows.curation import learn_book
+        from flows.stages.curate import learn_book
 
         with Catalog.open(settings_of(ctx).catalog_url) as catalog:
             book = learn_book(catalog, registry, resolved)
@@ -109,7 +109,7 @@ def inspect(ctx: click.Context, files: tuple[str, ...], as_json: bool, policy: s
         return
     from rich.console import Console
 
-    from flows.render import inspection_table
+    from flows.cli.render import inspection_table
 
     Console().print(inspection_table(list(items)))
 
@@ -122,7 +122,7 @@ def inspect(ctx: click.Context, files: tuple[str, ...], as_json: bool, policy: s
 def signatures(ctx: click.Context, camera: str | None, as_json: bool, policy: str | None) -> None:
     """Each camera's encoder signatures: firmware, files, uploaders, learned or not, parts."""
     from db import Catalog
-    from flows.signatures_cmd import rows_to_json, signature_rows
+    from flows.stages.signatures import rows_to_json, signature_rows
     from pipeline.policy import load_policy
 
     registry, resolved = registry_of(ctx), load_policy(policy)
@@ -135,7 +135,7 @@ def signatures(ctx: click.Context, camera: str | None, as_json: bool, policy: st
         return
     from rich.console import Console
 
-    from flows.render import signatures_table
+    from flows.cli.render import signatures_table
 
     Console().print(signatures_table(rows, int(resolved.threshold("encoder.min_uploaders"))))
 
@@ -146,8 +146,8 @@ def signatures(ctx: click.Context, camera: str | None, as_json: bool, policy: st
 def curate(ctx: click.Context, policy: str | None) -> None:
     """Judge downloaded files: read facts of new files, re-judge only what changed."""
     from db import Catalog
-    from flows.curation import curate as run_curate
     from flows.progress import progress_ticker
+    from flows.stages.curate import curate as run_curate
     from pipeline.policy import load_policy
 
     settings = settings_of(ctx)
@@ -171,7 +171,7 @@ def export(ctx: click.Context, name: str, val_per_class: int | None, val_fractio
            seed: int) -> None:
     """Write <data-dir>/datasets/NAME/: train/val CSVs, manifest.json, ATTRIBUTION.md."""
     from db import Catalog
-    from flows.curation import export as run_export
+    from flows.stages.curate import export as run_export
 
     if val_per_class is not None and val_fraction is not None:
         raise click.UsageError("give --val-per-class or --val-fraction, not both")
@@ -219,8 +219,8 @@ def demo(ctx: click.Context, quick: bool) -> None:
 def serve() -> None:
     """Serve all Prefect deployments from this process (scrape/flickr, scrape/wikimedia,
     scrape/reviews, download/default, curate/default, train/default, evaluate/default,
-    pipeline/default). Point PREFECT_API_URL at your Prefect server first."""
-    from flows.pipelines import serve_all
+    end-to-end/default). Point PREFECT_API_URL at your Prefect server first."""
+    from flows.prefect_flows import serve_all
 
     serve_all()
 
@@ -228,10 +228,10 @@ def serve() -> None:
 def _register_stage_commands() -> None:
     """Commands of other stages live in their own modules (light at import: heavy imports are
     inside the command functions)."""
-    from flows import acquire_cmds, training_cmds
+    from flows.cli import acquire, training
 
-    for command in (acquire_cmds.scrape, acquire_cmds.download, training_cmds.train,
-                    training_cmds.evaluate, training_cmds.predict):
+    for command in (acquire.scrape, acquire.download, training.train,
+                    training.evaluate, training.predict):
         cli.add_command(command)
 
 

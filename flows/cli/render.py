@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from flows.inspect_cmd import Inspection
-from flows.signatures_cmd import SignatureRow
+from flows.stages.inspect import Inspection
+from flows.stages.signatures import SignatureRow
 from pipeline.records import CatalogStats, ValueCount
 from pipeline.registry import Registry
 from pipeline.summary import api_call_figures, summarise, total

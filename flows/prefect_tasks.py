@@ -1,0 +1,71 @@
+"""The Prefect tasks that talk to the network, with the one retry rule they share.
+
+Used by the flows (``flows.prefect_flows``) and by the Dask fan-out (``flows.dask_fanout``), which
+is why they live apart from both: neither imports the other's module to reach them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from prefect import task
+
+from pipeline.settings import Settings
+
+Source = Literal["flickr", "wikimedia", "reviews", "dir"]
+
+
+def _transient(task: object, task_run: object, state: object) -> bool:
+    """Retry network trouble, never a user's mistake (a missing key or contact, a bad option):
+    those are ``CamidError``s other than a source's own ``SourceError``."""
+    from pipeline.errors import CamidError
+    from scrapers.base import SourceError
+
+    try:
+        state.result()  # type: ignore[attr-defined]
+    except SourceError:
+        return True
+    except CamidError:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+NETWORK_RETRIES = {"retries": 3, "retry_delay_seconds": [10, 60, 300], "retry_jitter_factor": 0.5,
+                   "retry_condition_fn": _transient}
+
+
+@task(name="scrape-source", **NETWORK_RETRIES)
+def scrape_task(settings: Settings, source: Source, cameras: list[str], limit: int | None,
+                endpoint: str | None, contact: str | None) -> dict[str, object]:
+    from db import Catalog
+    from flows.stages.acquire import scrape
+    from flows.stages.sources import make_source
+    from pipeline.registry_load import load_registry
+
+    registry = load_registry(settings.registry_path)
+    chosen = [registry.get(c) for c in cameras] if cameras else list(registry.cameras)
+    with Catalog.open(settings.catalog_url) as catalog:
+        made = make_source(source, catalog, registry, endpoint=endpoint, contact=contact)
+        report = scrape(catalog, made, chosen, limit)
+    return {"found": report.found, "added": report.added, "skipped": report.skipped,
+            "api_calls": report.api_calls}
+
+
+@task(name="download-pending", **NETWORK_RETRIES)
+def download_task(settings: Settings, limit: int | None, concurrency: int, contact: str | None,
+                  loopback_unlimited: bool, worker: str | None = None,
+                  downloaders: int = 1) -> dict[str, object]:
+    """One downloader; ``worker`` names it among ``downloaders`` that share the host limits."""
+    from db import Catalog
+    from flows.stages.acquire import download
+    from flows.stages.configs import downloader_config
+    from flows.stages.workers import claimer_id
+
+    config = downloader_config(settings.data_dir, concurrency=concurrency, contact=contact,
+                               loopback_unlimited=loopback_unlimited, downloaders=downloaders)
+    with Catalog.open(settings.catalog_url) as catalog:
+        report = download(catalog, config, limit, worker=worker)
+    return {"stored": report.stored, "bytes": report.bytes, "failed": report.failed,
+            "gave_up": report.gave_up, "skipped": report.skipped, "worker": claimer_id(worker)}
