@@ -37,7 +37,8 @@ def _block_rows(luma: np.ndarray, rows: int) -> np.ndarray:
     h, w = luma.shape[0] // 8, luma.shape[1] // 8
     picked = np.linspace(0, h - 1, min(rows, h)).astype(int) if h else np.zeros(0, int)
     strips = luma[:h * 8, :w * 8].reshape(h, 8, w, 8)
-    return strips[picked]
+    picked_rows: np.ndarray = strips[picked]
+    return picked_rows
 
 
 def thumbnail_mismatch(image: np.ndarray, thumb: np.ndarray) -> tuple[float, float] | None:
@@ -152,7 +153,7 @@ def copy_move_score(luma: np.ndarray, target: int = 320,
             xs.append(found[2] * scale + ox)
     windows = len(offsets) ** 2 * (h - block + 1) * (w - block + 1)
     shift = _dominant_shift(np.concatenate(keys), np.concatenate(ys), np.concatenate(xs), 2 * block * scale)
-    return shift / windows
+    return float(shift / windows)
 
 
 def _window_keys(plane: np.ndarray, size: tuple[int, int], block: int,

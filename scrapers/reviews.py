@@ -78,7 +78,7 @@ def dpreview_images(doc: dict[str, Any]) -> list[tuple[str, str]]:
 def review_links(html: str, page_url: str) -> list[tuple[str, str]]:
     """(absolute URL, link text) of the review articles a listing page links to."""
     soup = BeautifulSoup(html, "html.parser")
-    return [(urljoin(page_url, a["href"]), a.get_text(" ", strip=True))
+    return [(urljoin(page_url, str(a["href"])), a.get_text(" ", strip=True))
             for a in soup.select("a[href]") if REVIEW_HREF.match(str(a["href"]).rsplit("/", 1)[-1])]
 
 
@@ -92,7 +92,7 @@ def review_pages(html: str, page_url: str) -> list[str]:
     for a in soup.select("a[href]"):
         match = REVIEW_HREF.match(str(a["href"]).rsplit("/", 1)[-1])
         if match and match["stem"] == stem["stem"]:
-            urls.append(urljoin(page_url, a["href"]))
+            urls.append(urljoin(page_url, str(a["href"])))
     return list(dict.fromkeys(urls))
 
 
@@ -104,9 +104,9 @@ def full_size(url: str) -> str:
 def review_images(html: str, page_url: str) -> list[str]:
     """Full-size JPEG URLs of a review page: linked originals and de-tokenised thumbnails."""
     soup = BeautifulSoup(html, "html.parser")
-    urls = [urljoin(page_url, a["href"]) for a in soup.select("a[href]")
+    urls = [urljoin(page_url, str(a["href"])) for a in soup.select("a[href]")
             if re.search(r"\.jpe?g$", urlsplit(str(a["href"])).path, re.IGNORECASE)]
-    urls += [full_size(urljoin(page_url, img["src"])) for img in soup.select("img[src]")
+    urls += [full_size(urljoin(page_url, str(img["src"]))) for img in soup.select("img[src]")
              if SIZE_TOKEN.search(str(img["src"]))]
     return list(dict.fromkeys(urls))
 
@@ -170,7 +170,7 @@ class ReviewsSource:
                 yield from self._review(site, review_url, camera)
 
     def _review(self, site: Site, first: str, camera: Camera) -> Iterator[Found]:
-        todo, seen = [first], set()
+        todo, seen = [first], set[str]()
         while todo and len(seen) < MAX_REVIEW_PAGES:
             url = todo.pop(0)
             if url in seen:

@@ -51,10 +51,10 @@ class Robots:
         try:
             response = self.client.get(robots_url, accept=lambda r: 400 <= r.status_code < 500)
         except SourceError:
-            rules.disallow_all = True
+            rules.parse(["User-agent: *", "Disallow: /"])  # unreachable robots.txt: ask nothing
             return rules
         if response.status_code >= 400:
-            rules.allow_all = True
+            rules.parse([])  # no robots.txt (4xx): everything is allowed
         else:
             rules.parse(response.text.splitlines())
         return rules

@@ -71,7 +71,10 @@ def jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:  # pragma: no cover - OpenCV fails only on impossible inputs
         raise ValueError("JPEG encoding failed")
-    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if decoded is None:  # pragma: no cover - a buffer OpenCV just wrote always decodes
+        raise ValueError("JPEG decoding failed")
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
 def gamma(rgb: np.ndarray, value: float) -> np.ndarray:
@@ -91,7 +94,7 @@ def tta_views(crop: np.ndarray, input_size: int, corners: bool, d4: bool) -> lis
         windows.append(centre_crop(crop, input_size, 1))
     if not d4:
         return [np.ascontiguousarray(w) for w in windows]
-    views = []
+    views: list[np.ndarray] = []
     for window in windows:
         for flipped in (window, window[:, ::-1]):
             views.extend(np.ascontiguousarray(np.rot90(flipped, k)) for k in range(4))

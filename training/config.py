@@ -115,7 +115,8 @@ def train_config_from_dict(doc: dict[str, Any]) -> TrainConfig:
     if unknown:
         raise CamidError(f"config.json has unknown settings {unknown}: written by another camid version?")
     tuples = {"gamma_range", "jpeg_quality"}
-    return TrainConfig(**{k: tuple(v) if k in tuples else v for k, v in doc.items()})
+    values: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in doc.items()}
+    return TrainConfig(**values)
 
 
 def load_train_config(run_dir: Path) -> TrainConfig:

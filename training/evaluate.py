@@ -62,7 +62,7 @@ class EvalResult:
     loss: float
     n_images: int
     per_class: dict[str, dict[str, float | int | None]]
-    per_operation: dict[str, dict[str, float | int]]
+    per_operation: dict[str, dict[str, float | int | None]]  # accuracy is None with no images
     confusion: list[list[int]]
     classes: list[str]
     curves: list[CurvePoint]
@@ -121,7 +121,7 @@ def evaluate(run_dir: str | Path, cfg: EvalConfig, tick: Tick | None = None) -> 
                 acc[0], acc[1], acc[2] = acc[0] + (p.argmax() == label), acc[1] + _loss(p, label), acc[2] + 1
         if tick:
             tick("evaluate", index + 1, len(val.images))
-    curves = [CurvePoint(f, v, c / n, loss / n, n) for (f, v), (c, loss, n) in sums.items() if n]
+    curves = [CurvePoint(f, v, c / n, loss / n, int(n)) for (f, v), (c, loss, n) in sums.items() if n]
     result = summarise(scored, loaded, cfg, curves)
     write_results(Path(run_dir), result)
     return result

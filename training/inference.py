@@ -51,7 +51,7 @@ def load_run(run_dir: str | Path, device: str = "auto") -> LoadedModel:
     model.load_state_dict(state)
     dev = resolve_device(device)
     channels_last = use_channels_last(cfg.channels_last, dev)
-    model = model.to(dev, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    model = model.to(dev).to(memory_format=torch.channels_last if channels_last else torch.preserve_format)
     return LoadedModel(model.eval(), cfg, info, dev, use_amp(cfg.amp, dev), channels_last, finished)
 
 

@@ -78,7 +78,7 @@ def open_session(cfg: TrainConfig, world: World, tick: Tick | None, warn: Warn) 
                        None if resuming else cfg.weights, warn)
     channels_last = use_channels_last(cfg.channels_last, world.device)
     layout = torch.channels_last if channels_last else torch.preserve_format
-    core = core.to(world.device, memory_format=layout)
+    core = core.to(world.device).to(memory_format=layout)
     optimizer = torch.optim.Adam(core.parameters(), lr=cfg.lr)
     session = Session(cfg, world, files, manifest, train, val, source, core, optimizer,
                       make_scheduler(cfg, optimizer), use_amp(cfg.amp, world.device), channels_last)

@@ -104,8 +104,9 @@ def _step(s: Session, model: nn.Module, batches: Iterator[tuple[torch.Tensor, to
     for micro in range(cfg.accumulate):
         images, labels = next(batches)
         x, y = prepare(images, device, s.channels_last), labels.to(device, non_blocking=True)
-        sync = micro == cfg.accumulate - 1 or not isinstance(model, DistributedDataParallel)
-        with nullcontext() if sync else model.no_sync():
+        # DDP all-reduces gradients on the last micro-batch of a step only
+        ddp = model if isinstance(model, DistributedDataParallel) else None
+        with ddp.no_sync() if ddp is not None and micro < cfg.accumulate - 1 else nullcontext():
             with autocast(device, s.amp):
                 logits = logits_of(model(x))
             loss = F.cross_entropy(logits.float(), y)
