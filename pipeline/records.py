@@ -19,7 +19,10 @@ Tick = Callable[[str, int, int], None]
 
 
 class Reason(StrEnum):
-    """Why a file is not accepted into a dataset. The string values are stable codes.
+    """Why a file is not accepted into a dataset, or a candidate skipped before download.
+
+    One vocabulary for both: a source's pre-filter rules a file out under the code curation would
+    reject it with (``pipeline.prefilter``). The string values are stable codes.
 
     They are written to the catalog, to ``camid inspect --json`` and to manifests, so a code is
     never renamed once released; new reasons are added at the end.
@@ -50,6 +53,7 @@ class Reason(StrEnum):
     RECOMPRESSED = "recompressed"
     RESAMPLED = "resampled"
     LOCAL_EDIT = "local_edit"
+    OPT_OUT = "opt_out"  # ruled out before download: the host's X-Robots-Tag opts out of AI use
 
 
 class CandidateStatus(StrEnum):
@@ -372,23 +376,16 @@ class SourceApiCalls:
 # ---- acquisition: scrapers, the downloader and the catalog's download queue -----------------
 
 
-class SkipReason(StrEnum):
-    """Why a candidate is ruled out before (or instead of) download. Stable codes, as ``Reason``."""
-
-    NON_NATIVE_SIZE = "non_native_size"
-    NOT_JPEG = "not_jpeg"
-    UNKNOWN_CAMERA = "unknown_camera"
-    EXCLUDED_MODEL = "excluded_model"
-    EDITED_SOFTWARE = "edited_software"
-    OPT_OUT = "opt_out"
-
-
 @dataclass(frozen=True, slots=True)
 class CandidateSkip:
-    """A candidate ruled out, with its reason code and a one-line human detail."""
+    """A candidate ruled out before (or instead of) download: a reason code and a one-line detail.
+
+    The codes are the verdict's (``Reason``), so a file the source's metadata already rules out is
+    counted under the same code as one curation rejects.
+    """
 
     key: CandidateKey
-    reason: SkipReason
+    reason: Reason
     detail: str | None = None
 
 

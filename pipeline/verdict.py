@@ -16,7 +16,7 @@ from pipeline.evidence import PixelFacts
 from pipeline.pixel_checks import pixel_findings
 from pipeline.policy import Policy
 from pipeline.records import ImageFacts, Reason, Verdict
-from pipeline.registry import Camera, Registry
+from pipeline.registry import Camera, LabelMatch, Registry
 from pipeline.scan_checks import Finding, scan_findings
 from pipeline.signature_book import EMPTY_BOOK, SignatureBook, check_encoder
 
@@ -28,15 +28,15 @@ def judge(facts: ImageFacts, registry: Registry, policy: Policy, book: Signature
     """Accept or reject one file; ``reasons`` holds every failing check, in a stable order."""
     if facts.format is None:
         return _verdict(None, [(Reason.UNREADABLE, facts.error or "unreadable")], [], registry, policy)
-    if facts.format != "jpeg":
-        return _verdict(None, [(Reason.NOT_JPEG, f"the file is {facts.format}")], [], registry, policy)
+    wrong_format = format_findings(facts.format)
+    if wrong_format:
+        return _verdict(None, wrong_format, [], registry, policy)
     if facts.error is not None:
         reason = Reason.TRUNCATED if facts.truncated else Reason.CORRUPT
         return _verdict(None, [(reason, facts.error)], [], registry, policy)
     found = structure_findings(facts, policy)
     match = registry.match(facts.make, facts.model)
-    if match.reason is not None:
-        found.append((match.reason, f"EXIF Make {facts.make!r}, Model {facts.model!r}"))
+    found += label_findings(match, facts.make, facts.model)
     camera = registry.get(match.label) if match.label else None
     flags: list[str] = []
     found += camera_findings(facts, camera, policy)
@@ -75,18 +75,15 @@ def camera_findings(facts: ImageFacts, camera: Camera | None, policy: Policy) ->
                       f"the image is {facts.width}x{facts.height}"))
     if policy.applies("quality"):
         found += quality_findings(facts, camera, policy)
-    if policy.applies("native_size") and camera is not None and not _native(facts, camera):
-        sizes = ", ".join(f"{w}x{h}" for w, h in camera.sizes)
-        found.append((Reason.NON_NATIVE_SIZE, f"{facts.width}x{facts.height} is not native to "
-                      f"{camera.id} ({sizes})"))
+    if policy.applies("native_size") and camera is not None:
+        found += native_size_findings(facts.width, facts.height, camera)
     return found
 
 
 def edit_findings(facts: ImageFacts, camera: Camera | None, policy: Policy) -> list[Finding]:
     """Traces of editing software: Software, CreatorTool, XMP history, Camera Raw, Adobe segments."""
     found: list[Finding] = []
-    if _is_edit(facts.software, camera, policy):
-        found.append((Reason.EDITED_SOFTWARE, f"Software {facts.software!r}"))
+    found += software_findings(facts.software, camera, policy)
     if _is_edit(facts.xmp_creator_tool, camera, policy):
         found.append((Reason.EDITED_CREATOR_TOOL, f"XMP CreatorTool {facts.xmp_creator_tool!r}"))
     if facts.xmp_history_agents:
@@ -123,6 +120,32 @@ def encoder_findings(facts: ImageFacts, camera: Camera, policy: Policy, book: Si
     return []
 
 
+# ---- rules on one or two header values, which the source pre-filters call too ----------------
+
+
+def format_findings(fmt: str) -> list[Finding]:
+    """Only JPEGs are camera originals here; the format is the real one, not a file name's."""
+    return [] if fmt == "jpeg" else [(Reason.NOT_JPEG, f"the file is {fmt}")]
+
+
+def label_findings(match: LabelMatch, make: str | None, model: str | None) -> list[Finding]:
+    """Why EXIF Make and Model name no class of the registry (unknown or excluded), if they do not."""
+    return [] if match.reason is None else [(match.reason, f"EXIF Make {make!r}, Model {model!r}")]
+
+
+def software_findings(software: str | None, camera: Camera | None, policy: Policy) -> list[Finding]:
+    """A Software value that is an edit (see ``_is_edit``), with the value."""
+    return [(Reason.EDITED_SOFTWARE, f"Software {software!r}")] if _is_edit(software, camera, policy) else []
+
+
+def native_size_findings(width: int | None, height: int | None, camera: Camera) -> list[Finding]:
+    """A size that is none of the camera's native ones; an unknown size is not native either."""
+    if width is not None and height is not None and camera.is_native_size(width, height):
+        return []
+    sizes = ", ".join(f"{w}x{h}" for w, h in camera.sizes)
+    return [(Reason.NON_NATIVE_SIZE, f"{width}x{height} is not native to {camera.id} ({sizes})")]
+
+
 def _is_edit(software: str | None, camera: Camera | None, policy: Policy) -> bool:
     """Firmware (per the registry) is not an edit; a known editor is; anything else per policy."""
     if software is None or not software.strip():
@@ -137,11 +160,6 @@ def _exif_size_differs(facts: ImageFacts) -> bool:
         return False
     recorded = (facts.exif_width, facts.exif_height)
     return recorded not in ((facts.width, facts.height), (facts.height, facts.width))
-
-
-def _native(facts: ImageFacts, camera: Camera) -> bool:
-    return facts.width is not None and facts.height is not None and camera.is_native_size(
-        facts.width, facts.height)
 
 
 def _verdict(label: str | None, found: list[Finding], flags: list[str], registry: Registry,

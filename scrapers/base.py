@@ -1,10 +1,11 @@
 """What every source is: one small Protocol, the records it yields, and shared etiquette helpers.
 
 A source turns the registry's queries for some cameras into ``Candidate`` records (or
-``Rejected`` ones it can rule out before any download: a non-native size, a known editor in the
-metadata...). It never touches the catalog: ``flows.stages.acquire`` stores what it yields, so a source
-can be tested against a loopback server with no database at all. Parsing (pure functions over
-saved responses) is kept apart from fetching in every source module.
+``Skipped`` ones it can rule out before any download: a non-native size, an editor in the
+metadata..., judged by ``pipeline.prefilter`` with the verdict's own rules). It never touches
+the catalog: ``flows.stages.acquire`` stores what it yields, so a source can be tested against a
+loopback server with no database at all. Parsing (pure functions over saved responses) is kept
+apart from fetching in every source module.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Protocol
 
 from pipeline import __version__
 from pipeline.errors import CamidError
-from pipeline.records import Candidate, SkipReason
+from pipeline.records import Candidate, Reason
 from pipeline.registry import Camera
+from pipeline.scan_checks import Finding
 
 AGENT = "camid"
 
@@ -26,15 +28,23 @@ class SourceError(CamidError):
 
 
 @dataclass(frozen=True, slots=True)
-class Rejected:
-    """A candidate the source rules out before download, kept so the catalog says why."""
+class Skipped:
+    """A candidate the source rules out before download: the catalog stores it as SKIPPED, with why."""
 
     candidate: Candidate
-    reason: SkipReason
+    reason: Reason
     detail: str
 
 
-Found = Candidate | Rejected
+Found = Candidate | Skipped
+
+
+def screened(candidate: Candidate, findings: Sequence[Finding]) -> Found:
+    """The candidate, or its skip under the pre-filter's first reason (a skip records one code)."""
+    if not findings:
+        return candidate
+    reason, detail = findings[0]
+    return Skipped(candidate, reason, one_line(detail))
 
 
 class Source(Protocol):

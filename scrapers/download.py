@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from pipeline.records import CandidateSkip, DownloadDeferral, DownloadTask, SkipReason
+from pipeline.records import CandidateSkip, DownloadDeferral, DownloadTask, Reason
 from scrapers.base import AGENT, one_line, user_agent
 from scrapers.fetch import FetchOptions, Incoming, Problem, Result, failure, fetch_local
 from scrapers.limits import DEFAULT_POLICIES, HostGate, HostPolicy, policy_for
@@ -162,7 +162,7 @@ class Downloader:
             _check_status(resp, gate)
             token = opt_out(resp.headers.getall("X-Robots-Tag", []), AGENT)
             if token:
-                return CandidateSkip(task.key, SkipReason.OPT_OUT, f"X-Robots-Tag: {token}")
+                return CandidateSkip(task.key, Reason.OPT_OUT, f"X-Robots-Tag: {token}")
             declared = _check_headers(resp, opts)
             with Incoming(opts, bool(task.expected_sha1)) as sink:
                 async for chunk in resp.content.iter_chunked(CHUNK):

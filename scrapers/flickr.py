@@ -3,7 +3,8 @@
 Any query returns at most its first 4,000 results, so the upload-date range is cut into windows
 of at most ``window_max`` results (a window over that is halved, again and again), and photos are
 deduplicated by id across windows and queries. Originals whose ``o_dims`` are not a native size
-of the queried camera, or that are not JPEGs, are ruled out here, before any download; photos
+of the queried camera, or that are not JPEGs, are ruled out here, before any download, by the
+verdict's own rules (``pipeline.prefilter``); photos
 without a downloadable original (no ``url_o``) are only counted.
 """
 
@@ -14,9 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.records import Candidate, SkipReason
+from pipeline.policy import Policy, load_policy
+from pipeline.prefilter import MetadataFacts, prefilter
+from pipeline.records import Candidate
 from pipeline.registry import Camera
-from scrapers.base import Found, Rejected
+from scrapers.base import Found, screened
 from scrapers.flickr_api import FlickrCaller
 
 SEARCH = "flickr.photos.search"
@@ -31,6 +34,7 @@ LICENCES = {
 DEFAULT_LICENCES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10")
 FLICKR_START = datetime(2004, 2, 1, tzinfo=UTC)
 RESULT_CAP = 4000
+FORMATS = {"jpg": "jpeg"}  # Flickr's originalformat -> the format's name in ``ImageFacts.format``
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +73,8 @@ def original_url(photo: dict[str, Any]) -> str | None:
     return None
 
 
-def judge_photo(photo: dict[str, Any], camera: Camera) -> Found | None:
-    """A candidate, a rejection with its reason, or None (no original may be fetched)."""
+def judge_photo(photo: dict[str, Any], camera: Camera, policy: Policy) -> Found | None:
+    """A candidate, a skip with its reason, or None (no original may be fetched)."""
     url = original_url(photo)
     if url is None or not url.startswith(("https://", "http://")) or not photo.get("id"):
         return None
@@ -81,13 +85,16 @@ def judge_photo(photo: dict[str, Any], camera: Camera) -> Found | None:
         licence=LICENCES.get(str(photo.get("license", ""))),
         author=str(photo["ownername"]) if photo.get("ownername") else None,
         width=width, height=height)
-    fmt = str(photo.get("originalformat") or "jpg").lower()
-    if fmt not in ("jpg", "jpeg"):
-        return Rejected(candidate, SkipReason.NOT_JPEG, f"original format {fmt}")
-    if width and height and not camera.is_native_size(width, height):
-        return Rejected(candidate, SkipReason.NON_NATIVE_SIZE,
-                        f"o_dims {width}x{height} is not native for {camera.id}")
-    return candidate
+    return screened(candidate, prefilter(metadata_facts(photo), camera, policy))
+
+
+def metadata_facts(photo: dict[str, Any]) -> MetadataFacts:
+    """What the search result says of the original: its format and ``o_dims`` (no EXIF at all)."""
+    fmt = str(photo.get("originalformat") or "").strip().lower()
+    width, height = _int(photo.get("width_o")), _int(photo.get("height_o"))
+    return MetadataFacts(format=FORMATS.get(fmt, fmt) or None,
+                         width=width if width and width > 0 else None,
+                         height=height if height and height > 0 else None)
 
 
 class FlickrSource:
@@ -95,9 +102,12 @@ class FlickrSource:
 
     name = "flickr"
 
-    def __init__(self, caller: FlickrCaller, options: FlickrOptions | None = None) -> None:
+    def __init__(self, caller: FlickrCaller, options: FlickrOptions | None = None,
+                 policy: Policy | None = None) -> None:
+        """``policy`` is the curation policy the pre-filter applies (None: the default one)."""
         self.caller = caller
         self.options = options or FlickrOptions()
+        self.policy = policy or load_policy()
         self.no_original = 0
         self._seen: set[str] = set()
 
@@ -111,7 +121,7 @@ class FlickrSource:
             queries += [{"tags": t, "tag_mode": "all"} for t in camera.queries.flickr_tags]
             for query in queries:
                 for photo in self.search(query):
-                    found = judge_photo(photo, camera)
+                    found = judge_photo(photo, camera, self.policy)
                     if found is None:
                         self.no_original += 1
                     else:

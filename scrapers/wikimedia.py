@@ -3,9 +3,10 @@
 One serial API request per 50 files (``generator=categorymembers`` + ``prop=imageinfo``),
 following the ``continue`` object until the answer has none, always with ``maxlag=5``: a lagged
 API answers ``{"error": {"code": "maxlag"}}`` with a Retry-After, and we wait that long. The
-file's own EXIF (``metadata``) pre-filters before download: a Make/Model of no registry camera,
-a known editor in Software, a non-native size or a non-JPEG is ruled out with its reason. The
-candidate carries the SHA-1 and size the downloader verifies, and the licence and artist.
+file's own EXIF (``metadata``) pre-filters before download, by the verdict's own rules
+(``pipeline.prefilter``): a Make/Model of no registry camera, an edit in Software, a non-native
+size or a non-JPEG is ruled out with its reason. The candidate carries the SHA-1 and size the
+downloader verifies, and the licence and artist.
 """
 
 from __future__ import annotations
@@ -16,16 +17,19 @@ from typing import Any
 
 from bs4 import BeautifulSoup
 
-from pipeline.policy import Policy
-from pipeline.records import Candidate, Reason, SkipReason
+from pipeline.policy import Policy, load_policy
+from pipeline.prefilter import MetadataFacts, prefilter
+from pipeline.records import Candidate
 from pipeline.registry import Camera, Registry
-from scrapers.base import Found, Rejected, SourceError, one_line
+from scrapers.base import Found, SourceError, one_line, screened
 from scrapers.http import PoliteClient
 from scrapers.retry import parse_retry_after
 
 API = "https://commons.wikimedia.org/w/api.php"
 IIPROP = "url|size|sha1|mime|metadata|commonmetadata|extmetadata"
 MAXLAG_RETRIES = 5
+# MIME types whose subtype is not the format's name in ``ImageFacts.format``
+MIME_FORMATS = {"image/jpg": "jpeg", "image/pjpeg": "jpeg", "image/svg+xml": "svg", "image/heic": "heif"}
 
 
 def category_params(category: str, batch: int = 50) -> dict[str, str]:
@@ -61,8 +65,8 @@ def ext_value(info: dict[str, Any], name: str) -> str | None:
 
 
 def judge_file(page: dict[str, Any], camera: Camera, registry: Registry,
-               policy: Policy | None = None) -> Found | None:
-    """The candidate for one file page, or its rejection; None when the page has no file."""
+               policy: Policy) -> Found | None:
+    """The candidate for one file page, or its skip; None when the page has no file."""
     infos = page.get("imageinfo") or []
     if not infos or not str(infos[0].get("url", "")).startswith(("https://", "http://")):
         return None
@@ -73,32 +77,22 @@ def judge_file(page: dict[str, Any], camera: Camera, registry: Registry,
         licence=ext_value(info, "LicenseShortName"), author=ext_value(info, "Artist"),
         expected_sha1=str(info["sha1"]).lower() if info.get("sha1") else None,
         expected_bytes=info.get("size"), width=info.get("width"), height=info.get("height"))
-    problem = prefilter(info, camera, registry, policy)
-    return Rejected(candidate, *problem) if problem else candidate
+    return screened(candidate, prefilter(metadata_facts(info), camera, policy, registry))
 
 
-def prefilter(info: dict[str, Any], camera: Camera, registry: Registry,
-              policy: Policy | None) -> tuple[SkipReason, str] | None:
-    """Why the metadata already rules this file out, or None (curation decides the rest)."""
-    if info.get("mime") and info["mime"] != "image/jpeg":
-        return SkipReason.NOT_JPEG, f"mime {info['mime']}"
+def metadata_facts(info: dict[str, Any]) -> MetadataFacts:
+    """What the file's imageinfo says: the MIME type, EXIF Make/Model/Software and the size."""
     meta = metadata_of(info)
-    make, model = meta.get("Make"), meta.get("Model")
-    target = camera
-    if make and model:
-        match = registry.match(make, model)
-        if match.label is None:
-            code = SkipReason.EXCLUDED_MODEL if match.reason is Reason.EXCLUDED_MODEL \
-                else SkipReason.UNKNOWN_CAMERA
-            return code, one_line(f"EXIF {make} {model}")
-        target = registry.get(match.label)
-    software = meta.get("Software", "")
-    if software and policy and not target.is_firmware_software(software) and policy.is_editor(software):
-        return SkipReason.EDITED_SOFTWARE, one_line(f"Software {software}")
-    width, height = info.get("width"), info.get("height")
-    if width and height and not target.is_native_size(width, height):
-        return SkipReason.NON_NATIVE_SIZE, f"{width}x{height} is not native for {target.id}"
-    return None
+    mime = str(info.get("mime") or "").strip().lower()
+    return MetadataFacts(format=MIME_FORMATS.get(mime, mime.rpartition("/")[2]) or None,
+                         make=meta.get("Make") or None, model=meta.get("Model") or None,
+                         software=meta.get("Software") or None,
+                         width=_size(info.get("width")), height=_size(info.get("height")))
+
+
+def _size(value: Any) -> int | None:
+    """A positive pixel count, or None (Commons gives 0 for sizes it does not know)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 class WikimediaSource:
@@ -108,7 +102,9 @@ class WikimediaSource:
 
     def __init__(self, client: PoliteClient, registry: Registry, policy: Policy | None = None,
                  endpoint: str | None = None, batch: int = 50) -> None:
-        self.client, self.registry, self.policy = client, registry, policy
+        """``policy`` is the curation policy the pre-filter applies (None: the default one)."""
+        self.client, self.registry = client, registry
+        self.policy = policy or load_policy()
         self.endpoint, self.batch = endpoint or API, batch
         self.calls = 0
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.policy import load_policy
-from pipeline.records import Candidate, SkipReason
+from pipeline.records import Candidate, Reason
 from pipeline.registry_load import load_registry
-from scrapers.base import Rejected, redact, user_agent
+from scrapers.base import Skipped, redact, user_agent
 from scrapers.flickr import judge_photo, parse_search
 from scrapers.flickr_api import CallBudget, FlickrCredentials
 from scrapers.folder import read_url_list, source_id
@@ -42,14 +42,14 @@ def test_flickr_search_page_with_numbers_as_strings() -> None:
     page = parse_search(json.loads(saved("flickr_search.json")))
     assert (page.page, page.pages, page.total, len(page.photos)) == (1, 1, 4, 4)
     camera = REGISTRY.get("iPhone-6")
-    native, resized, png, no_original = (judge_photo(p, camera) for p in page.photos)
+    native, resized, png, no_original = (judge_photo(p, camera, load_policy()) for p in page.photos)
     assert isinstance(native, Candidate)
     assert native.url.endswith("15432101_f00d_o.jpg") and native.licence == "CC BY 2.0"
     assert (native.width, native.height, native.author) == (3264, 2448, "Alice")
     assert native.page_url == "https://www.flickr.com/photos/12345@N00/15432101"
-    assert isinstance(resized, Rejected) and resized.reason is SkipReason.NON_NATIVE_SIZE
-    assert "1600x1200" in resized.detail
-    assert isinstance(png, Rejected) and png.reason is SkipReason.NOT_JPEG
+    assert isinstance(resized, Skipped) and resized.reason is Reason.NON_NATIVE_SIZE
+    assert resized.detail == "1600x1200 is not native to iPhone-6 (3264x2448)"
+    assert isinstance(png, Skipped) and png.reason is Reason.NOT_JPEG and png.detail == "the file is png"
     assert png.candidate.url.endswith("15432103_cafe_o.png")  # built from originalsecret
     assert no_original is None
 
@@ -67,10 +67,41 @@ def test_commons_answer_pages_continuation_and_prefilter() -> None:
     assert good.expected_sha1 == "0123456789abcdef0123456789abcdef01234567"
     assert (good.expected_bytes, good.licence, good.author) == (2345678, "CC BY-SA 4.0", "Alice")
     assert good.source_id == "1001" and good.page_url.endswith("File:Street_in_Lyon.jpg")
-    assert isinstance(edited, Rejected) and edited.reason is SkipReason.EDITED_SOFTWARE
-    assert isinstance(plus, Rejected) and plus.reason is SkipReason.EXCLUDED_MODEL
-    assert isinstance(small, Rejected) and small.reason is SkipReason.NON_NATIVE_SIZE
-    assert isinstance(png, Rejected) and png.reason is SkipReason.NOT_JPEG
+    assert isinstance(edited, Skipped) and edited.reason is Reason.EDITED_SOFTWARE
+    assert edited.detail == "Software 'Adobe Photoshop Lightroom 5.7 (Windows)'"
+    assert isinstance(plus, Skipped) and plus.reason is Reason.EXCLUDED_MODEL
+    assert isinstance(small, Skipped) and small.reason is Reason.NON_NATIVE_SIZE
+    assert isinstance(png, Skipped) and png.reason is Reason.NOT_JPEG
+
+
+def commons_page(software: str) -> dict[str, object]:
+    return {"pageid": 9, "imageinfo": [{
+        "url": "https://upload.wikimedia.org/x.jpg", "mime": "image/jpeg", "width": 3264, "height": 2448,
+        "metadata": [{"name": "Make", "value": "Apple"}, {"name": "Model", "value": "iPhone 6"},
+                     {"name": "Software", "value": software}]}]}
+
+
+@pytest.mark.parametrize(("software", "unknown_is_edit", "skipped"), [
+    ("8.1.2", True, False),  # the iPhone's firmware, per the registry
+    ("Camera360 5.1", True, True),  # no known editor, but not firmware either: the old pre-filter kept it
+    ("Camera360 5.1", False, False),
+    ("Snapseed", False, True),
+])
+def test_commons_prefilter_follows_the_policy_on_unknown_software(
+        software: str, unknown_is_edit: bool, skipped: bool) -> None:
+    policy = load_policy(overrides={"software": {"unknown_is_edit": unknown_is_edit}})
+    found = judge_file(commons_page(software), REGISTRY.get("iPhone-6"), REGISTRY, policy)
+    assert isinstance(found, Skipped) is skipped
+    if isinstance(found, Skipped):
+        assert (found.reason, found.detail) == (Reason.EDITED_SOFTWARE, f"Software {software!r}")
+
+
+def test_flickr_prefilter_follows_the_policy_on_sizes() -> None:
+    photo = {"id": "7", "url_o": "https://live.staticflickr.com/1/7_a_o.jpg", "originalformat": "jpg",
+             "width_o": "1600", "height_o": "1200"}
+    camera, no_size = REGISTRY.get("iPhone-6"), load_policy(overrides={"checks": {"native_size": False}})
+    assert isinstance(judge_photo(photo, camera, load_policy()), Skipped)
+    assert isinstance(judge_photo(photo, camera, no_size), Candidate)
 
 
 def test_commons_pages_in_both_formats_and_query_parameters() -> None:

@@ -32,7 +32,7 @@ from pipeline.records import (
     ScrapeTally,
 )
 from pipeline.registry import Camera
-from scrapers.base import Found, Rejected, Source
+from scrapers.base import Found, Skipped, Source
 from scrapers.download import Downloader, DownloaderConfig
 from scrapers.fetch import clean_incoming
 
@@ -97,11 +97,11 @@ def scrape(catalog: Catalog, source: Source, cameras: Sequence[Camera], limit: i
 def _store(catalog: Catalog, items: Sequence[Found], skipped: Counter[str]) -> int:
     """Add a batch: good candidates, then ruled-out ones marked skipped; returns new good ones."""
     added = catalog.add_candidates([i for i in items if isinstance(i, Candidate)])
-    rejected = [i for i in items if isinstance(i, Rejected)]
-    if rejected:
-        catalog.add_candidates([r.candidate for r in rejected])
-        catalog.record_fetch_results([], [], [_skip_of(r) for r in rejected])
-        skipped.update(r.reason.value for r in rejected)
+    ruled_out = [i for i in items if isinstance(i, Skipped)]
+    if ruled_out:
+        catalog.add_candidates([s.candidate for s in ruled_out])
+        catalog.record_fetch_results([], [], [_skip_of(s) for s in ruled_out])
+        skipped.update(s.reason.value for s in ruled_out)
     return added
 
 
@@ -210,9 +210,9 @@ async def _record_results(catalog: Catalog, downloader: Downloader, feed: _Feed,
     return counts
 
 
-def _skip_of(rejected: Rejected) -> CandidateSkip:
-    c = rejected.candidate
-    return CandidateSkip(CandidateKey(c.source, c.source_id), rejected.reason, rejected.detail)
+def _skip_of(skipped: Skipped) -> CandidateSkip:
+    c = skipped.candidate
+    return CandidateSkip(CandidateKey(c.source, c.source_id), skipped.reason, skipped.detail)
 
 
 def _no_tick(stage: str, done: int, total: int) -> None:
