@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow, task
 
 from pipeline.settings import Settings, for_workers, resolve_settings
 
+if TYPE_CHECKING:
+    from prefect.task_runners import TaskRunner
 
-def task_runner(cluster: str | None, workers: int | None):  # type: ignore[no-untyped-def]
-    """A DaskTaskRunner on ``cluster``, or on a new local cluster of ``workers`` processes."""
+
+def task_runner(cluster: str | None, workers: int | None) -> TaskRunner[Any]:
+    """A DaskTaskRunner on ``cluster``, or on a new local cluster of ``workers`` processes
+    (prefect_dask and dask load only when a fan-out runs)."""
     from prefect_dask import DaskTaskRunner
 
     if cluster:

@@ -165,7 +165,7 @@ def _publish_stats(settings: Settings, stage: str) -> None:
 
 def deployments() -> list[object]:
     """The deployments ``camid serve`` offers, by the names users run them with."""
-    made = [scrape_flow.to_deployment(name=s, parameters={"source": s})
+    made: list[object] = [scrape_flow.to_deployment(name=s, parameters={"source": s})
             for s in ("flickr", "wikimedia", "reviews")]
     made += [f.to_deployment(name="default") for f in (download_flow, curate_flow, train_flow,
                                                          evaluate_flow, end_to_end_flow)]
@@ -174,4 +174,4 @@ def deployments() -> list[object]:
 
 def serve_all() -> None:
     """Serve every deployment from this process until interrupted."""
-    serve(*deployments())  # type: ignore[arg-type]
+    serve(*deployments())  # type: ignore[arg-type]  # to_deployment's declared union includes a coroutine; sync here

@@ -99,7 +99,7 @@ class Downloader:
             gate, queue = self.gate(host), queues[host]
             while queue:
                 task = queue.popleft()
-                result = self._defer(task, gate)
+                result: Result | None = self._defer(task, gate)
                 if result is None:
                     async with gate.slot(), total:
                         result = await self._fetch(session, task, gate)
@@ -143,17 +143,8 @@ class Downloader:
             return await self._fetch_http(session, task, gate)
         except Problem as problem:
             return failure(task, problem, opts, datetime.now(UTC))
-        except aiohttp.TooManyRedirects:
-            problem = Problem(f"redirect loop (more than {opts.max_redirects} redirects)", permanent=True)
-        except aiohttp.ClientPayloadError:
-            problem = Problem("body cut short (the connection closed before the end)")
-        except TimeoutError:
-            problem = Problem("timed out waiting for the server")
-        except aiohttp.InvalidURL:
-            problem = Problem("invalid URL", permanent=True)
-        except (aiohttp.ClientError, OSError) as exc:
-            problem = Problem(one_line(f"connection failed ({type(exc).__name__})"))
-        return failure(task, problem, opts, datetime.now(UTC))
+        except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
+            return failure(task, _problem_of(exc, opts), opts, datetime.now(UTC))
 
     async def _fetch_http(self, session: aiohttp.ClientSession, task: DownloadTask,
                           gate: HostGate) -> Result:
@@ -195,3 +186,16 @@ def _check_headers(resp: aiohttp.ClientResponse, opts: FetchOptions) -> int | No
         raise Problem(f"declared {declared} bytes, over the {opts.max_bytes} byte cap", permanent=True)
     encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
     return None if encoded else declared
+
+
+def _problem_of(exc: BaseException, opts: FetchOptions) -> Problem:
+    """What a client or socket error means for the next attempt (most specific first)."""
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return Problem(f"redirect loop (more than {opts.max_redirects} redirects)", permanent=True)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return Problem("body cut short (the connection closed before the end)")
+    if isinstance(exc, TimeoutError):
+        return Problem("timed out waiting for the server")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return Problem("invalid URL", permanent=True)
+    return Problem(one_line(f"connection failed ({type(exc).__name__})"))

@@ -155,8 +155,8 @@ def _smooth_upsample(coarse: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def _blur3(rgb: np.ndarray) -> np.ndarray:
     padded = np.pad(rgb, ((1, 1), (1, 1), (0, 0)), mode="edge")
     h, w = rgb.shape[:2]
-    acc = sum(padded[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
-    return acc / 9.0
+    acc = np.sum([padded[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)], axis=0)
+    return np.asarray(acc / 9.0)
 
 
 def _demosaic(mosaic: np.ndarray, channel: np.ndarray, method: str) -> np.ndarray:
@@ -214,4 +214,4 @@ def _conv5(padded: np.ndarray, kernel: np.ndarray, h: int, w: int) -> np.ndarray
 def _box3(plane: np.ndarray) -> np.ndarray:
     padded = np.pad(plane, 1, mode="reflect")
     h, w = plane.shape
-    return sum(padded[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
+    return np.asarray(np.sum([padded[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)], axis=0))

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from db import Catalog
 from flows.demo.cameras import CAMERAS
@@ -28,6 +29,10 @@ from flows.stages.sources import make_source
 from pipeline.errors import CamidError
 from pipeline.policy import load_policy
 from pipeline.registry_load import load_registry
+
+if TYPE_CHECKING:  # heavy: imported by the stages that need them
+    from scrapers.download import DownloaderConfig
+    from training.evaluate import EvalResult
 
 MARKER = ".camid-demo"
 CONTACT = "camid-demo@localhost"
@@ -111,7 +116,7 @@ def _stage(stages: dict[str, float], name: str, say: Callable[[str], None]) -> I
     stages[name] = time.perf_counter() - started
 
 
-def _downloader(root: Path):  # type: ignore[no-untyped-def]
+def _downloader(root: Path) -> DownloaderConfig:
     from flows.stages.configs import downloader_config
 
     return downloader_config(root, concurrency=8, contact=CONTACT, timeout=30.0, backoff=0.5,
@@ -142,7 +147,7 @@ def _train(dataset: Path, run_dir: Path, size: DemoSize, tick: Tick) -> Path:
     return train(cfg, tick=tick, warn=lambda _msg: None).run_dir
 
 
-def _evaluate(run_dir: Path, size: DemoSize, tick: Tick):  # type: ignore[no-untyped-def]
+def _evaluate(run_dir: Path, size: DemoSize, tick: Tick) -> EvalResult:
     from flows.stages.configs import eval_config
     from training.evaluate import evaluate
 

@@ -50,7 +50,7 @@ def downloader_config(data_dir: Path, *, concurrency: int = 16, host_limits: Seq
     policies = share_policies(policies, downloaders)
     if loopback_unlimited:
         policies = (HostPolicy("127.0.0.1*", concurrency, math.inf, concurrency), *policies)
-    chosen = {"max_bytes": max_bytes, "read_timeout": timeout, "max_attempts": max_attempts,
+    chosen: dict[str, Any] = {"max_bytes": max_bytes, "read_timeout": timeout, "max_attempts": max_attempts,
               "backoff_base": backoff}
     fetch = FetchOptions(data_dir, fsync=fsync, **{k: v for k, v in chosen.items() if v is not None})
     return DownloaderConfig(fetch, concurrency, policies, user_agent(contact))
