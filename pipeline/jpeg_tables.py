@@ -152,18 +152,6 @@ class HuffmanTable:
     counts: bytes
     symbols: bytes
 
-    def code_length(self, symbol: int) -> int | None:
-        """Bits of the canonical code for ``symbol`` (T.81 Annex C), None if it has none."""
-        index = self.symbols.find(bytes((symbol,)))
-        if index < 0:
-            return None
-        seen = 0
-        for length, count in enumerate(self.counts, start=1):
-            seen += count
-            if index < seen:
-                return length
-        return None
-
 
 def parse_huffman_tables(segments: Sequence[Segment]) -> tuple[tuple[HuffmanTable, ...], ...]:
     """The Huffman tables of each DHT segment, in file order."""

@@ -9,7 +9,7 @@ recipe is a field here rather than a constant buried in the loop. The defaults r
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -138,8 +138,3 @@ def differences(saved: TrainConfig, wanted: TrainConfig) -> list[str]:
         if f.name not in RESUMABLE_CHANGES and old != new:
             out.append(f"{f.name}: {old!r} != {new!r}")
     return out
-
-
-def with_overrides(cfg: TrainConfig, **changes: Any) -> TrainConfig:
-    """A copy with some fields changed (validated again)."""
-    return replace(cfg, **changes)

@@ -10,7 +10,6 @@ torchvision decode camera JPEGs to the same values (a test checks), OpenCV is th
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -75,8 +74,3 @@ def grid_offset(rng: np.random.Generator, length: int, size: int, grid: int) -> 
     return int(rng.integers(0, (length - size) // grid + 1)) * grid
 
 
-def check_path(path: Path) -> Path:
-    """The path, or a one-line error when the file is missing (before any slow work starts)."""
-    if not path.is_file():
-        raise CamidError(f"{path}: no such image file")
-    return path
