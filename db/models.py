@@ -72,9 +72,9 @@ class CandidateRow(Base):
     image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="SET NULL"))
     # the image's current rejection reasons, comma-joined: a copy of verdict_reasons kept on the
     # candidate so `camid stats` counts reasons per camera and source from one covering index
-    # (a skipped candidate keeps its skip reason code here instead: see db/queue.py)
+    # (a skipped candidate keeps its skip reason code here instead: see db/download_queue.py)
     reasons: Mapped[str | None] = mapped_column(String(512))
-    # the downloader's lease (db/queue.py): who claimed the row and until when, so a crashed
+    # the downloader's lease (db/download_queue.py): who claimed the row and until when, so a crashed
     # claimer's rows come back when the lease ends (or at once, when its process is gone)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -112,7 +112,7 @@ class ImageRow(Base):
     pixel_json: Mapped[str | None] = mapped_column(Text)
     pixel_version: Mapped[int | None] = mapped_column(Integer)
     pixel_hash: Mapped[str | None] = mapped_column(String(64))
-    # a curator's lease on reading this file's facts (db/curation.py), like the candidates' one
+    # a curator's lease on reading this file's facts (db/curation_store.py), like the candidates' one
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

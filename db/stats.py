@@ -2,14 +2,14 @@
 
 Each figure is one GROUP BY that an index covers, so the whole report stays well under a second
 on a catalog of a million candidates (``bench/stats.py`` measures it). Nothing is loaded row by
-row into Python.
+row into Python. ``Stats`` is the part of ``db.catalog.Catalog`` that answers with them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import Connection, desc, func, select
+from sqlalchemy import Connection, Engine, desc, func, select
 
 from db.models import CandidateRow, ImageRow, ScrapeRunRow
 from pipeline.records import (
@@ -22,6 +22,17 @@ from pipeline.records import (
 )
 
 TOP_SIZES = 20
+
+
+class Stats:
+    """``camid stats``'s figures, computed by the database."""
+
+    engine: Engine
+
+    def stats(self) -> CatalogStats:
+        """Counts per camera, source and status; rejection reasons; quality, size and licences."""
+        with self.engine.connect() as conn:
+            return catalog_stats(conn)
 
 
 def catalog_stats(conn: Connection) -> CatalogStats:

@@ -5,6 +5,10 @@ A dataset directory holds ``train.csv``, ``val.csv`` (columns ``MANIFEST_COLUMNS
 directory can be moved or mounted elsewhere. ``manifest.json`` is written last and carries a hash
 of the rows: a reader refuses a dataset whose CSVs do not match it, so a crash half-way through an
 export can never be trained on. Same inputs give byte-identical files (no timestamps inside).
+
+Format 2 added the columns that say what the catalog knows of each file (EXIF make and model,
+pixel size, chroma subsampling), so training never reads a file's headers; a format-1 dataset
+still loads, its rows with those fields None.
 """
 
 from __future__ import annotations
@@ -21,10 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import CamidError
-from pipeline.records import ManifestRow
+from pipeline.records import ExportSummary, ManifestRow
 
-FORMAT = "camid-manifest/1"
+FORMAT = "camid-manifest/2"
 MANIFEST_COLUMNS = tuple(f.name for f in fields(ManifestRow))
+# the CSV columns of each format a reader accepts (format 1: attribution only)
+COLUMNS_OF_FORMAT = {
+    "camid-manifest/1": ("path", "sha256", "label", "source", "uploader", "licence", "attribution_url"),
+    FORMAT: MANIFEST_COLUMNS,
+}
 SPLITS = ("train", "val")
 
 
@@ -41,11 +50,23 @@ class Manifest:
     policy_hash: str
     seed: int
     rows_sha256: str
+    format: str = FORMAT
 
     def image_path(self, row: ManifestRow) -> Path:
         """Absolute path of a row's image (relative paths are relative to the dataset dir)."""
         path = Path(row.path)
         return path if path.is_absolute() else self.directory / path
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Images per split and class (classes in sorted order), as ``manifest.json`` has them."""
+        return {split: dict(sorted(Counter(r.label for r in rows).items()))
+                for split, rows in (("train", self.train), ("val", self.val))}
+
+    def summary(self) -> ExportSummary:
+        """What the catalog remembers of this dataset's export."""
+        return ExportSummary(rows_sha256=self.rows_sha256, registry_hash=self.registry_hash,
+                             policy_hash=self.policy_hash, seed=self.seed,
+                             counts_json=json.dumps(self.counts(), sort_keys=True))
 
 
 def rows_to_csv(rows: tuple[ManifestRow, ...]) -> str:
@@ -68,32 +89,39 @@ def write_manifest(
     policy_hash: str,
     seed: int,
     extra: Mapping[str, object] | None = None,
-) -> Path:
-    """Write the two CSVs, then ``manifest.json`` (atomically, last). Returns its path.
+) -> Manifest:
+    """Write the two CSVs, then ``manifest.json`` (atomically, last); return what was written.
 
-    ``extra`` adds informative keys (how the split was made); it cannot replace the core keys.
+    The returned ``Manifest`` is the one ``read_manifest(directory)`` gives (rows as the CSVs
+    hold them), so a caller can report on the dataset without reading it back. ``extra`` adds
+    informative keys (how the split was made); it cannot replace the core keys.
     """
     directory.mkdir(parents=True, exist_ok=True)
     texts = {split: rows_to_csv(rows) for split, rows in (("train", train), ("val", val))}
     for split, text in texts.items():
         atomic_write(directory / f"{split}.csv", text)
-    counts = {split: dict(sorted(Counter(r.label for r in rows).items())) for split, rows in
-              (("train", train), ("val", val))}
-    doc = {
-        "format": FORMAT,
-        "name": name,
-        "classes": list(classes),
-        "registry_hash": registry_hash,
-        "policy_hash": policy_hash,
-        "seed": seed,
-        "counts": counts,
+    written = Manifest(directory=directory, name=name, classes=classes,
+                       train=_parse_rows(texts["train"], MANIFEST_COLUMNS),
+                       val=_parse_rows(texts["val"], MANIFEST_COLUMNS), registry_hash=registry_hash,
+                       policy_hash=policy_hash, seed=seed, rows_sha256=_rows_hash(texts))
+    doc = {**(extra or {}), **_document(written)}
+    atomic_write(directory / "manifest.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    return written
+
+
+def _document(manifest: Manifest) -> dict[str, object]:
+    """The core keys of ``manifest.json``."""
+    return {
+        "format": manifest.format,
+        "name": manifest.name,
+        "classes": list(manifest.classes),
+        "registry_hash": manifest.registry_hash,
+        "policy_hash": manifest.policy_hash,
+        "seed": manifest.seed,
+        "counts": manifest.counts(),
         "files": {split: f"{split}.csv" for split in SPLITS},
-        "rows_sha256": _rows_hash(texts),
+        "rows_sha256": manifest.rows_sha256,
     }
-    doc = {**(extra or {}), **doc}
-    target = directory / "manifest.json"
-    atomic_write(target, json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    return target
 
 
 def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
@@ -105,7 +133,8 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
         raise CamidError(f"{root}: no manifest.json (not a camid dataset, or export unfinished)") from None
     except (OSError, ValueError) as exc:
         raise CamidError(f"{root / 'manifest.json'}: unreadable: {exc}") from None
-    if doc.get("format") != FORMAT:
+    columns = COLUMNS_OF_FORMAT.get(doc.get("format"))
+    if columns is None:
         raise CamidError(f"{root}: unsupported manifest format {doc.get('format')!r}")
     texts = {s: _read_text(root / doc["files"][s]) for s in SPLITS}
     if _rows_hash(texts) != doc["rows_sha256"]:
@@ -114,28 +143,40 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
         directory=root,
         name=doc["name"],
         classes=tuple(doc["classes"]),
-        train=_parse_rows(texts["train"]),
-        val=_parse_rows(texts["val"]),
+        train=_parse_rows(texts["train"], columns),
+        val=_parse_rows(texts["val"], columns),
         registry_hash=doc["registry_hash"],
         policy_hash=doc["policy_hash"],
         seed=int(doc["seed"]),
         rows_sha256=doc["rows_sha256"],
+        format=doc["format"],
     )
 
 
-def _parse_rows(text: str) -> tuple[ManifestRow, ...]:
+def _parse_rows(text: str, columns: tuple[str, ...]) -> tuple[ManifestRow, ...]:
+    """Rows of a CSV with exactly ``columns``; columns a format lacks keep their default None."""
     reader = csv.DictReader(io.StringIO(text))
-    if tuple(reader.fieldnames or ()) != MANIFEST_COLUMNS:
-        raise CamidError(f"manifest CSV columns {reader.fieldnames} != {list(MANIFEST_COLUMNS)}")
-    return tuple(ManifestRow(**_row_fields(r)) for r in reader)
+    if tuple(reader.fieldnames or ()) != columns:
+        raise CamidError(f"manifest CSV columns {reader.fieldnames} != {list(columns)}")
+    try:
+        return tuple(ManifestRow(**_row_fields(r)) for r in reader)
+    except ValueError as exc:
+        raise CamidError(f"manifest CSV: bad value: {exc}") from None
 
 
 def _row_fields(row: dict[str, str]) -> dict[str, Any]:
     """A CSV row's values as ``ManifestRow`` takes them: optional columns empty means None."""
-    return {k: (v or None) if k in _OPTIONAL else v for k, v in row.items()}
+    return {k: _value(k, v) for k, v in row.items()}
 
 
-_OPTIONAL = {"uploader", "licence", "attribution_url"}
+def _value(column: str, text: str) -> Any:
+    if column in _OPTIONAL_INT:
+        return int(text) if text else None
+    return (text or None) if column in _OPTIONAL else text
+
+
+_OPTIONAL = {"uploader", "licence", "attribution_url", "make", "model", "subsampling"}
+_OPTIONAL_INT = {"width", "height"}
 
 
 def _rows_hash(texts: dict[str, str]) -> str:

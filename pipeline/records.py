@@ -199,7 +199,14 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True)
 class ManifestRow:
-    """One image of an exported dataset, as written to the train/val CSVs."""
+    """One image of an exported dataset, as written to the train/val CSVs.
+
+    Besides the label and attribution it carries what the catalog knows of the file that
+    training needs, so training never opens a file for its headers: the EXIF camera (``make``,
+    ``model``, which ``camid predict`` checks a query image against), the stored pixel size and
+    the chroma subsampling ("4:2:0"; the file's own 8/16-pixel block grid). These came with
+    manifest format 2: rows of an older manifest have them None.
+    """
 
     path: str
     sha256: str
@@ -208,6 +215,11 @@ class ManifestRow:
     uploader: str | None
     licence: str | None
     attribution_url: str | None
+    make: str | None = None
+    model: str | None = None
+    width: int | None = None
+    height: int | None = None
+    subsampling: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +296,31 @@ class Judgement:
 
 
 @dataclass(frozen=True, slots=True)
+class AcceptedImage:
+    """An accepted image as the catalog stores it, with the first candidate that found it.
+
+    The stored values as they are (``author``, ``page_url``, ``url``): what they mean in a
+    dataset (uploader, attribution URL) is decided by ``pipeline.export_rows``, not by a query.
+    ``subsampling`` comes from the stored facts.
+    """
+
+    sha256: str
+    path: str
+    label: str
+    source: str
+    author: str | None
+    licence: str | None
+    page_url: str | None
+    url: str
+    phash: str | None
+    make: str | None = None
+    model: str | None = None
+    width: int | None = None
+    height: int | None = None
+    subsampling: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ExportItem:
     """An accepted image with what a dataset row and the split grouping need."""
 
@@ -295,6 +332,11 @@ class ExportItem:
     licence: str | None
     attribution_url: str | None
     phash: str | None
+    make: str | None = None
+    model: str | None = None
+    width: int | None = None
+    height: int | None = None
+    subsampling: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

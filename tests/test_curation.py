@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
 from db import Catalog
+from db.models import ExportRow
 from flows.stages.curate import curate, export
 from pipeline.errors import CamidError
+from pipeline.facts import read_facts
 from pipeline.manifest import read_manifest
 from pipeline.policy import load_policy
 from pipeline.records import Candidate, CandidateKey, CandidateStatus, Download
@@ -158,8 +161,17 @@ def test_export_writes_a_leak_free_deterministic_dataset(world, tmp_path: Path) 
     assert len(twins) == 2 and len(set(twins.values())) == 1  # near duplicates stay together
     for row in manifest.train:
         assert manifest.image_path(row).resolve().exists()
+    for row in (*manifest.train, *manifest.val):  # what training needs, as the catalog read it
+        facts = read_facts(manifest.image_path(row))
+        assert (row.make, row.model, row.width, row.height, row.subsampling) == (
+            facts.make, facts.model, facts.width, facts.height, facts.subsampling)
+        assert row.subsampling and row.attribution_url and row.attribution_url.startswith("https://x.test/p/")
     doc = json.loads((report.directory / "manifest.json").read_text())
     assert doc["registry_hash"] == registry.hash and doc["seed"] == 3
+    assert report.counts == doc["counts"]
+    with catalog.engine.connect() as conn:  # what the catalog remembers is what was written
+        recorded = conn.execute(select(ExportRow.rows_sha256, ExportRow.counts_json)).one()
+    assert recorded.rows_sha256 == doc["rows_sha256"] and json.loads(recorded.counts_json) == doc["counts"]
     assert doc["near_duplicate_clusters"] == 25  # 26 images, one twin pair
     assert "CC BY 2.0" in (report.directory / "ATTRIBUTION.md").read_text()
 
@@ -168,6 +180,20 @@ def test_export_writes_a_leak_free_deterministic_dataset(world, tmp_path: Path) 
     assert first == {n: (report.directory / n).read_bytes() for n in first}
     other = export(catalog, data, "ds2", registry, seed=4, per_class=3, fraction=None)
     assert (other.directory / "val.csv").read_bytes() != first["val.csv"]
+
+
+def test_accepted_items_are_the_stored_values(world) -> None:
+    """The catalog hands back what it stores; uploader and attribution URL are decided later."""
+    registry, data, catalog, add = world
+    sha = add("good", jpeg("Acme", "A1", (64, 48), 1, software="A1 v1.0"), "alice")
+    add("other", jpeg("Canon", "EOS", (64, 48), 4), "dave")  # rejected: not in the export
+    curate(catalog, data, registry, load_policy())
+    [item] = catalog.accepted_items()
+    assert (item.sha256, item.label, item.source, item.licence) == (sha, "Cam-A", "flickr", "CC BY 2.0")
+    assert (item.author, item.page_url, item.url) == ("alice", "https://x.test/p/good", "https://x.test/good")
+    assert (item.make, item.model, item.width, item.height) == ("Acme", "A1", 64, 48)
+    assert item.subsampling is not None
+    assert item.subsampling == read_facts(data / item.path).subsampling
 
 
 def test_export_needs_current_verdicts(world, tmp_path: Path) -> None:

@@ -11,12 +11,15 @@ import torch
 from PIL import Image
 
 from pipeline.errors import CamidError
+from pipeline.manifest import Manifest
+from pipeline.records import ManifestRow
 from tests.train_data import camera_image, save_jpeg
 from training.augment import augment, train_transform
 from training.config import TrainConfig
-from training.data import BalancedBatches, LabelledImages, TrainCrops
+from training.data import BalancedBatches, LabelledImages, TrainCrops, check_sizes
 from training.imageio import decode_rgb
 from training.pixelcache import DirectSource, PixelCache, SourceImage, read_crop
+from training.rundir import cameras_by_class
 
 SIZE = (232, 168)  # neither side a multiple of 16: partial MCUs on the right and bottom edges
 
@@ -158,3 +161,38 @@ def test_jpeg_augmentation_compresses_rgb_as_rgb() -> None:
     assert np.array_equal(ours, jpeg(crop, 75))  # the same as the evaluation's JPEG alteration
     theirs = A.ImageCompression(quality_range=(75, 75), p=1.0)(image=crop)["image"]
     assert not np.array_equal(theirs, ours)
+
+
+# ---- what training takes from the manifest instead of the files ---------------------------------
+
+
+def _manifest(root: Path, rows: tuple[ManifestRow, ...]) -> Manifest:
+    return Manifest(directory=root, name="m", classes=("Cam-A", "Cam-B"), train=rows, val=(),
+                    registry_hash="r", policy_hash="p", seed=0, rows_sha256="h")
+
+
+def _row(name: str, label: str, **facts: object) -> ManifestRow:
+    return ManifestRow(path=f"{name}.jpg", sha256=name * 64, label=label, source="s", uploader=None,
+                       licence=None, attribution_url=None, **facts)  # type: ignore[arg-type]
+
+
+def test_run_cameras_come_from_the_manifest_not_the_files(jpegs, tmp_path: Path) -> None:
+    # the file's EXIF says SONY NEX-7; the manifest (what the catalog read) is what counts
+    (tmp_path / "a.jpg").write_bytes(jpegs["420"].path.read_bytes())
+    rows = (_row("a", "Cam-A", make="Apple ", model="iPhone  6"),
+            _row("b", "Cam-A", make="APPLE", model="iPhone 6"),
+            _row("c", "Cam-B", make=None, model="NEX-7"), _row("d", "Cam-B"))  # d: no file, no camera
+    assert cameras_by_class(_manifest(tmp_path, rows)) == {"Cam-A": ["apple iphone 6"], "Cam-B": ["nex-7"]}
+    old = (_row("a", "Cam-A"),)  # a format-1 row: no camera, and the file is not read for one
+    assert cameras_by_class(_manifest(tmp_path, old)) == {"Cam-A": [], "Cam-B": []}
+
+
+def test_sizes_come_from_the_manifest_and_from_headers_only_for_old_rows(jpegs, tmp_path: Path) -> None:
+    (tmp_path / "old.jpg").write_bytes(jpegs["420"].path.read_bytes())  # 232 x 168
+    fine = _manifest(tmp_path, (_row("x", "Cam-A", width=4000, height=3000), _row("old", "Cam-A")))
+    check_sizes(fine, "train", 160)  # x has no file: its size was not read from one
+    with pytest.raises(CamidError, match=r"1 image\(s\) are smaller than --crop 200 .*old\.jpg: 232x168"):
+        check_sizes(fine, "train", 200)
+    small = _manifest(tmp_path, (_row("x", "Cam-A", width=64, height=48),))
+    with pytest.raises(CamidError, match=r"x\.jpg: 64x48"):
+        check_sizes(small, "train", 64)

@@ -2,7 +2,8 @@
 
 Three "cameras" whose images differ in a low-level, learnable way (a colour cast and a periodic
 pattern on the 2-pixel grid, like a colour-filter trace), each file carrying its camera's EXIF
-Make/Model, written with Pillow at a camera-like quality. Nothing is copied from ``../shared``.
+Make/Model, written with Pillow at a camera-like quality; the manifest rows say the same (as an
+export from the catalog does). Nothing is copied from ``../shared``.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def make_dataset(root: Path, n_train: int = 4, n_val: int = 2, size: tuple[int, 
             sha = hashlib.sha256(path.read_bytes()).hexdigest()
             rows[split].append(ManifestRow(path=f"images/{path.name}", sha256=sha, label=name,
                                            source="synthetic", uploader=None, licence=None,
-                                           attribution_url=None))
+                                           attribution_url=None, make=make, model=model,
+                                           width=size[0], height=size[1], subsampling="4:2:0"))
     write_manifest(dataset, "tiny", tuple(c[0] for c in CAMERAS), tuple(rows["train"]), tuple(rows["val"]),
                    registry_hash="r" * 64, policy_hash="p" * 64, seed=0)
     return dataset

@@ -117,9 +117,18 @@ def train_loader(split: LabelledImages, source: PixelSource, cfg: TrainConfig, r
                       prefetch_factor=4 if cfg.workers else None)
 
 
-def check_sizes(split: LabelledImages, crop: int) -> None:
-    """Refuse images smaller than the training crop before any work starts."""
-    small = [(im.path, size) for im in split.images if min(size := image_size(im.path)) < crop]
+def check_sizes(manifest: Manifest, split: str, crop: int) -> None:
+    """Refuse images smaller than the training crop before any work starts.
+
+    Sizes come from the manifest (the catalog measured each file); only rows of a dataset
+    exported before manifest format 2, which lack them, have their file's header read.
+    """
+    small = []
+    for row in getattr(manifest, split):
+        path = manifest.image_path(row)
+        size = (row.width, row.height) if row.width and row.height else image_size(path)
+        if min(size) < crop:
+            small.append((path, size))
     if small:
         path, (w, h) = small[0]
         raise CamidError(f"{len(small)} image(s) are smaller than --crop {crop} (e.g. {path}: {w}x{h})")

@@ -1,7 +1,7 @@
 """A run directory: everything needed to resume, evaluate and use a model, and nothing else.
 
     config.json      the resolved TrainConfig (what decides the result)
-    run.json         classes, EXIF cameras seen per class, dataset identity, how it ran
+    run.json         classes, EXIF cameras per class (from the manifest), dataset identity, how it ran
     checkpoint.pt    the latest resumable state (model, optimiser, scheduler, sampler, RNG, metrics)
     model.pt         the final weights (a state dict), written when training ends
     metrics.csv      one row per logged step; training.png plots it
@@ -25,7 +25,8 @@ from typing import Any
 import torch
 
 from pipeline.errors import CamidError
-from pipeline.manifest import atomic_write
+from pipeline.manifest import Manifest, atomic_write
+from training.imageio import camera_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,20 @@ def atomic_save(path: Path, obj: object) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def cameras_by_class(manifest: Manifest) -> dict[str, list[str]]:
+    """The EXIF cameras (``camera_key``) the training rows of each class name, from the manifest.
+
+    The catalog read each file's EXIF when it judged it and the manifest carries the result, so
+    training never opens its files for it. A row without a model (a dataset exported before
+    manifest format 2) names no camera.
+    """
+    cameras: dict[str, set[str]] = {name: set() for name in manifest.classes}
+    for row in manifest.train:
+        if row.model and row.label in cameras:
+            cameras[row.label].add(camera_key(row.make or "", row.model))
+    return {name: sorted(keys) for name, keys in cameras.items()}
 
 
 def write_info(files: RunFiles, info: RunInfo) -> None:

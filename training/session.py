@@ -25,10 +25,17 @@ from training.config import TrainConfig, config_to_json, differences, load_train
 from training.data import LabelledImages, check_sizes, split_of
 from training.device import use_amp, use_channels_last
 from training.distributed import World, barrier
-from training.imageio import camera_key, exif_camera
 from training.models import Warn, architectures, build_model
 from training.pixelcache import PixelCache, PixelSource, source_for
-from training.rundir import MetricRow, RunFiles, RunInfo, atomic_write_text, load_checkpoint, write_info
+from training.rundir import (
+    MetricRow,
+    RunFiles,
+    RunInfo,
+    atomic_write_text,
+    cameras_by_class,
+    load_checkpoint,
+    write_info,
+)
 
 
 @dataclass
@@ -65,12 +72,12 @@ def open_session(cfg: TrainConfig, world: World, tick: Tick | None, warn: Warn) 
     train, val = split_of(manifest, "train"), split_of(manifest, "val")
     if not train.images:
         raise CamidError(f"{manifest.directory}: the dataset has no training images")
-    check_sizes(train, cfg.crop)
-    check_sizes(val, cfg.input_size)
+    check_sizes(manifest, "train", cfg.crop)
+    check_sizes(manifest, "val", cfg.input_size)
     _check_resumable(files, cfg)
     source = _prepare_pixels(cfg, world, train, val, tick)
     if world.main:
-        _write_run_files(files, cfg, world, manifest, train)
+        _write_run_files(files, cfg, world, manifest, warn)
     barrier(world)
     torch.manual_seed(cfg.seed)
     resuming = files.checkpoint.exists()  # weights come from the checkpoint: skip the ImageNet file
@@ -117,16 +124,16 @@ def _prepare_pixels(cfg: TrainConfig, world: World, train: LabelledImages, val: 
 
 
 def _write_run_files(files: RunFiles, cfg: TrainConfig, world: World, manifest: Manifest,
-                     train: LabelledImages) -> None:
+                     warn: Warn) -> None:
     files.root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(files.config, config_to_json(cfg))
-    cameras: dict[str, set[str]] = {name: set() for name in manifest.classes}
-    for image, label in zip(train.images, train.labels, strict=True):
-        found = exif_camera(image.path)
-        if found:
-            cameras[manifest.classes[label]].add(camera_key(*found))
+    cameras = cameras_by_class(manifest)
+    if not any(cameras.values()):
+        warn(f"{manifest.directory}: the manifest names no EXIF cameras ({manifest.format}; camid "
+             "exports them since camid-manifest/2): `camid predict` will not check EXIF against "
+             "this model; export the dataset again to have it")
     write_info(files, RunInfo(
-        arch=cfg.arch, classes=manifest.classes, cameras={k: sorted(v) for k, v in cameras.items()},
+        arch=cfg.arch, classes=manifest.classes, cameras=cameras,
         dataset=manifest.name, manifest=str(manifest.directory), rows_sha256=manifest.rows_sha256,
         input_size=cfg.input_size, grid=cfg.grid, world_size=world.size, device=world.device.type,
         amp=use_amp(cfg.amp, world.device), channels_last=use_channels_last(cfg.channels_last, world.device)))

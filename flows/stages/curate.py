@@ -8,7 +8,6 @@ not recomputed.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -23,12 +22,12 @@ from flows.stages.workers import claimer_id, dead_local_claimers
 from pipeline.batching import batched
 from pipeline.dedup import cluster_near_duplicates, perceptual_hash
 from pipeline.errors import CamidError
+from pipeline.export_rows import export_item, manifest_row
 from pipeline.facts import READER_VERSION, facts_hash, read_facts
 from pipeline.manifest import atomic_write, write_manifest
 from pipeline.policy import Policy
 from pipeline.records import (
     ExportItem,
-    ExportSummary,
     FactsUpdate,
     Judgement,
     ManifestRow,
@@ -180,7 +179,7 @@ def export(catalog: Catalog, data_dir: Path, name: str, registry: Registry, seed
     """Write ``datasets/NAME/`` (train/val CSVs, manifest.json, ATTRIBUTION.md) from verdicts."""
     if not name or os.sep in name or name.startswith(".") or (os.altsep and os.altsep in name):
         raise CamidError(f"invalid dataset name {name!r}: use a plain directory name")
-    items = catalog.accepted_items()
+    items = [export_item(stored) for stored in catalog.accepted_items()]
     if not items:
         raise CamidError("no accepted images in the catalog: run `camid curate` first")
     policy_hashes = {h for h, _ in catalog.accepted_verdict_hashes()}
@@ -192,17 +191,14 @@ def export(catalog: Catalog, data_dir: Path, name: str, registry: Registry, seed
     directory = data_dir / "datasets" / name
     classes = tuple(c for c in registry.ids if any(it.label == c for it in items))
     train, val = (_rows(part, data_dir, directory) for part in (split.train, split.val))
-    write_manifest(directory, name, classes, train, val, registry_hash=registry.hash,
-                   policy_hash=policy_hashes.pop(), seed=seed,
-                   extra={"val_per_class": per_class, "val_fraction": fraction,
-                          "groups": split.groups, "near_duplicate_clusters": len(set(clusters))})
+    written = write_manifest(directory, name, classes, train, val, registry_hash=registry.hash,
+                             policy_hash=policy_hashes.pop(), seed=seed,
+                             extra={"val_per_class": per_class, "val_fraction": fraction,
+                                    "groups": split.groups, "near_duplicate_clusters": len(set(clusters))})
     _write_attribution(directory / "ATTRIBUTION.md", name, (*split.train, *split.val))
-    doc = json.loads((directory / "manifest.json").read_text())
-    catalog.record_export(name, str(directory), ExportSummary(
-        rows_sha256=doc["rows_sha256"], registry_hash=doc["registry_hash"],
-        policy_hash=doc["policy_hash"], seed=seed, counts_json=json.dumps(doc["counts"])))
-    return ExportReport(directory, len(train), len(val), split.groups, len(set(clusters)),
-                        doc["counts"])
+    catalog.record_export(name, str(directory), written.summary())
+    return ExportReport(directory, len(written.train), len(written.val), split.groups, len(set(clusters)),
+                        written.counts())
 
 
 def _facts_update(sha256: str, path: Path) -> FactsUpdate:
@@ -211,11 +207,8 @@ def _facts_update(sha256: str, path: Path) -> FactsUpdate:
 
 
 def _rows(items: Sequence[ExportItem], data_dir: Path, directory: Path) -> tuple[ManifestRow, ...]:
-    return tuple(
-        ManifestRow(path=os.path.relpath(resolve(data_dir, it.path), directory), sha256=it.sha256,
-                    label=it.label, source=it.source, uploader=it.uploader, licence=it.licence,
-                    attribution_url=it.attribution_url)
-        for it in items)
+    """Manifest rows, image paths relative to the dataset directory (so both can move together)."""
+    return tuple(manifest_row(it, os.path.relpath(resolve(data_dir, it.path), directory)) for it in items)
 
 
 def _write_attribution(path: Path, name: str, items: Sequence[ExportItem]) -> None:

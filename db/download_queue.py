@@ -3,8 +3,10 @@
 A downloader *claims* due candidates with a lease (``claimed_by``, ``claimed_until``) so two
 downloaders never fetch the same URL and a crashed one's rows come back: when the lease ends, or
 at once when the caller knows the claimer's process is gone (``release_claims``). Results are
-written as they arrive: a success through ``Catalog.record_downloads``, a failure with its next
-attempt time (none for a permanent one), a skip with its reason.
+written as they arrive: a success through ``record_downloads`` (the file stored once per
+content, its candidate linked to it), a failure with its next attempt time (none for a permanent
+one), a skip with its reason. ``DownloadQueue`` is the part of ``db.catalog.Catalog`` that owns
+all of this.
 
 SQLite serialises writers (the engine sets a busy timeout), so a claim is one ``UPDATE ...
 RETURNING`` over a sub-select; on PostgreSQL the sub-select takes ``FOR UPDATE SKIP LOCKED`` so
@@ -17,17 +19,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
 
-from db.models import CandidateRow, ScrapeRunRow
+from db.models import CandidateRow, ImageRow
+from db.sqlkit import image_ids, insert_for, skip_locked
 from pipeline.records import (
     CandidateKey,
     CandidateSkip,
     CandidateStatus,
+    Download,
     DownloadDeferral,
     DownloadFailure,
     DownloadTask,
-    ScrapeTally,
 )
 
 _C = CandidateRow
@@ -62,16 +65,6 @@ def claim_due(conn: Connection, claimer: str, now: datetime, lease_until: dateti
         tasks += [DownloadTask(CandidateKey(src, sid), url, sha1, size, attempts)
                   for src, sid, url, sha1, size, attempts in conn.execute(stmt)]
     return tasks
-
-
-def skip_locked(conn: Connection, ids: Select[Any]) -> Select[Any]:
-    """On PostgreSQL, lock the selected rows and pass over rows another claimer holds.
-
-    Without it, concurrent claimers would queue on the same first rows; READ COMMITTED then
-    re-checks the lease condition on each row it locks, so no row is claimed twice. SQLite has
-    one writer at a time (the busy timeout makes the others wait), so plain selection is safe.
-    """
-    return ids.with_for_update(skip_locked=True) if conn.dialect.name == "postgresql" else ids
 
 
 def _due(now: datetime) -> tuple[Any, Any]:
@@ -137,27 +130,73 @@ def record_skips(conn: Connection, skips: Sequence[CandidateSkip]) -> None:
                               "v_detail": s.detail} for s in skips])
 
 
-# ---- scrape runs ------------------------------------------------------------------------------
+def record_downloads(conn: Connection, downloads: Sequence[Download]) -> dict[str, int]:
+    """Store each verified file once per content, link its candidate (ending its lease); ids."""
+    new_images = {d.sha256: {"sha256": d.sha256, "path": d.path, "bytes": d.bytes}
+                  for d in downloads}
+    if new_images:
+        conn.execute(insert_for(conn, ImageRow.__table__)
+                     .on_conflict_do_nothing(index_elements=["sha256"]), list(new_images.values()))
+    ids = image_ids(conn, list(new_images))
+    links = [{**_key_params(d.key), "v_image": ids[d.sha256]} for d in downloads]
+    if links:
+        conn.execute(_LINK_DOWNLOAD, links)
+    return ids
 
 
-def start_scrape_run(conn: Connection, source: str) -> int:
-    table = ScrapeRunRow.__table__
-    return conn.execute(table.insert().returning(table.c.id), {"source": source}).scalar_one()
+class DownloadQueue:
+    """The catalog's download queue: claims, downloads, failures, deferrals and skips."""
 
+    engine: Engine
 
-def save_scrape_run(conn: Connection, run_id: int, tally: ScrapeTally, finished: bool) -> None:
-    values: dict[str, Any] = {"api_calls": tally.api_calls, "found": tally.found,
-                              "added": tally.added, "skipped": tally.skipped, "error": tally.error}
-    if finished:
-        values["finished_at"] = datetime.now(UTC)
-    conn.execute(update(ScrapeRunRow).where(ScrapeRunRow.id == run_id).values(**values))
+    def claim_downloads(self, claimer: str, now: datetime, lease_until: datetime,
+                        limit: int) -> list[DownloadTask]:
+        with self.engine.begin() as conn:
+            return claim_due(conn, claimer, now, lease_until, limit)
 
+    def due_count(self, now: datetime) -> int:
+        with self.engine.connect() as conn:
+            return due_count(conn, now)
 
-def api_calls_since(conn: Connection, source: str, since: datetime) -> int:
-    """API calls of runs active since ``since`` (a run that straddles it counts whole: safe side)."""
-    stmt = (select(func.coalesce(func.sum(ScrapeRunRow.api_calls), 0))
-            .where(ScrapeRunRow.source == source, ScrapeRunRow.updated_at >= since))
-    return conn.execute(stmt).scalar_one()
+    def next_retry_at(self) -> datetime | None:
+        with self.engine.connect() as conn:
+            return next_retry_at(conn)
+
+    def live_claimers(self, now: datetime) -> list[str]:
+        with self.engine.connect() as conn:
+            return live_claimers(conn, now)
+
+    def renew_claims(self, claimer: str, until: datetime) -> int:
+        with self.engine.begin() as conn:
+            return renew_claims(conn, claimer, until)
+
+    def release_claims(self, claimer: str) -> int:
+        with self.engine.begin() as conn:
+            return release_claims(conn, claimer)
+
+    def record_download(self, download: Download) -> int:
+        """Store a verified file once per content and link the candidate to it; returns image id."""
+        return self.record_downloads([download])[download.sha256]
+
+    def record_downloads(self, downloads: Sequence[Download]) -> dict[str, int]:
+        """Batch form of ``record_download``: one transaction; returns image id per sha256."""
+        with self.engine.begin() as conn:
+            return record_downloads(conn, downloads)
+
+    def record_fetch_results(self, downloads: Sequence[Download], failures: Sequence[DownloadFailure],
+                             skips: Sequence[CandidateSkip],
+                             deferrals: Sequence[DownloadDeferral] = ()) -> None:
+        """Write a batch of downloader results: files linked, failures scheduled, skips noted.
+
+        Linking a file ends its candidate's lease; failures, skips and deferrals end theirs too.
+        """
+        if downloads:
+            self.record_downloads(downloads)
+        if failures or skips or deferrals:
+            with self.engine.begin() as conn:
+                record_failures(conn, failures)
+                record_skips(conn, skips)
+                record_deferrals(conn, deferrals)
 
 
 def _key_params(key: CandidateKey) -> dict[str, str]:
@@ -185,5 +224,13 @@ _SKIP = (
     .where(*_KEY, _IS_WAITING)
     .values(status=CandidateStatus.SKIPPED.value, reasons=bindparam("v_reason"),
             last_error=bindparam("v_detail"), next_attempt_at=None, claimed_by=None,
+            claimed_until=None)
+)
+
+_LINK_DOWNLOAD = (
+    update(_C)
+    .where(*_KEY)
+    .values(image_id=bindparam("v_image"), status=CandidateStatus.DOWNLOADED.value,
+            attempts=_C.attempts + 1, last_error=None, next_attempt_at=None, claimed_by=None,
             claimed_until=None)
 )
