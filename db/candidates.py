@@ -13,7 +13,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
 from db.models import CandidateRow, ScrapeRunRow
 from db.sqlkit import insert_for
@@ -68,9 +68,9 @@ class Candidates:
                 for src, sid, url, st, r, err in rows]
 
     def start_scrape_run(self, source: str) -> int:
-        table = ScrapeRunRow.__table__
         with self.engine.begin() as conn:
-            return conn.execute(table.insert().returning(table.c.id), {"source": source}).scalar_one()
+            stmt = insert(ScrapeRunRow).returning(ScrapeRunRow.id)
+            return conn.execute(stmt, {"source": source}).scalar_one()
 
     def save_scrape_run(self, run_id: int, tally: ScrapeTally, finished: bool = False) -> None:
         """Save a run's tally as it goes (a crash loses little); ``finished`` stamps its end."""

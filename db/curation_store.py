@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
 
 from db.models import ImageRow, VerdictReasonRow, VerdictRow
-from db.sqlkit import skip_locked
+from db.sqlkit import skip_locked, stored_json
 from pipeline.facts_codec import facts_from_json, facts_to_json, pixels_to_json
 from pipeline.records import (
     FactsUpdate,
@@ -60,7 +60,7 @@ class CurationStore:
         """Curators whose image leases have not ended (the caller decides which are dead)."""
         stmt = select(_I.claimed_by).distinct().where(_I.claimed_by.is_not(None), _I.claimed_until >= now)
         with self.engine.connect() as conn:
-            return [c for (c,) in conn.execute(stmt)]
+            return [c for (c,) in conn.execute(stmt) if c is not None]
 
     def release_image_claims(self, claimer: str) -> int:
         """End every image lease of ``claimer`` (it stops, or is known to be gone)."""
@@ -88,7 +88,7 @@ class CurationStore:
                 .order_by(_I.sha256))
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
-        return [PixelTask(sha, path, facts_from_json(json.loads(doc))) for sha, path, doc in rows]
+        return [PixelTask(sha, path, facts_from_json(stored_json(doc))) for sha, path, doc in rows]
 
     def save_pixels(self, updates: Sequence[PixelUpdate]) -> None:
         """Store pixel facts, their version and digest, and the perceptual hash measured with them."""

@@ -92,7 +92,7 @@ def live_claimers(conn: Connection, now: datetime) -> list[str]:
     """Claimers whose leases have not ended (the caller decides which of them are dead)."""
     stmt = (select(_C.claimed_by).distinct()
             .where(_C.claimed_by.is_not(None), _C.claimed_until >= now, _C.status.in_(_WAITING)))
-    return [c for (c,) in conn.execute(stmt)]
+    return [c for (c,) in conn.execute(stmt) if c is not None]
 
 
 def renew_claims(conn: Connection, claimer: str, until: datetime) -> int:

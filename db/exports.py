@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, insert, select
 
 from db.connection import one_writer_at_a_time
 from db.models import CandidateRow, ExportRow, ImageRow, VerdictRow
@@ -53,7 +53,7 @@ class Exports:
         with self.engine.begin() as conn:
             one_writer_at_a_time(conn, "exports")
             conn.execute(delete(ExportRow).where(ExportRow.name == name))
-            conn.execute(ExportRow.__table__.insert(), {
+            conn.execute(insert(ExportRow), {
                 "name": name, "path": path, "rows_sha256": manifest.rows_sha256,
                 "registry_hash": manifest.registry_hash, "policy_hash": manifest.policy_hash,
                 "seed": manifest.seed, "counts_json": manifest.counts_json})

@@ -35,7 +35,8 @@ class Signatures:
                 .where(i.signature.is_not(None))
                 .group_by(i.make, i.model, i.software, i.width, i.height, i.quality, i.signature, uploader))
         with self.engine.connect() as conn:
-            return [SignatureCount(*row) for row in conn.execute(stmt)]
+            return [SignatureCount(make, model, software, width, height, quality, str(sig), who, files)
+                    for make, model, software, width, height, quality, sig, who, files in conn.execute(stmt)]
 
     def signature_examples(self, ids: Sequence[str]) -> dict[str, EncoderSignature]:
         """The readable parts of each signature id, from one file that carries it."""

@@ -5,6 +5,7 @@ that downloads and verdicts both key on.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -15,11 +16,9 @@ from db.models import ImageRow
 
 def insert_for(conn: Connection, table: Any) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL both do)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
 
 
 def skip_locked(conn: Connection, ids: Select[Any]) -> Select[Any]:
@@ -45,3 +44,10 @@ def image_ids(conn: Connection, shas: Sequence[str]) -> dict[str, int]:
         rows = conn.execute(select(ImageRow.sha256, ImageRow.id).where(ImageRow.sha256.in_(chunk)))
         ids.update((sha, image_id) for sha, image_id in rows)
     return ids
+
+
+def stored_json(text: str | None) -> Any:
+    """A JSON column the query selected as present (NOT NULL in its WHERE clause), parsed."""
+    if text is None:
+        raise ValueError("a JSON column selected as present was NULL")
+    return json.loads(text)

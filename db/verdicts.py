@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, Engine, bindparam, delete, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, or_, select, update
 
 from db.connection import one_writer_at_a_time
 from db.models import CandidateRow, ImageRow, VerdictReasonRow, VerdictRow
-from db.sqlkit import chunks, image_ids
+from db.sqlkit import chunks, image_ids, stored_json
 from pipeline.facts_codec import facts_from_json, pixels_from_json
 from pipeline.records import CandidateStatus, Judgement, Reason, StoredFacts, Verdict
 from pipeline.signature_book import EMPTY_BOOK
@@ -45,7 +45,7 @@ class Verdicts:
                 .order_by(i.sha256))
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
-        return [StoredFacts(sha, facts_from_json(json.loads(doc)), fh,
+        return [StoredFacts(sha, facts_from_json(stored_json(doc)), fh,
                             pixels_from_json(json.loads(pixel_doc)) if pixel_doc else None, pixel_hash)
                 for sha, doc, fh, pixel_doc, pixel_hash in rows]
 
@@ -73,13 +73,12 @@ def _replace_verdicts(conn: Connection, ids: dict[str, int], judgements: Sequenc
     for chunk in chunks(list(ids.values())):
         conn.execute(delete(VerdictRow).where(VerdictRow.image_id.in_(chunk)))
     rows = [_verdict_row(ids[j.sha256], j) for j in judgements]
-    inserted = conn.execute(VerdictRow.__table__.insert().returning(
-        VerdictRow.id, VerdictRow.image_id), rows).all()
+    inserted = conn.execute(insert(VerdictRow).returning(VerdictRow.id, VerdictRow.image_id), rows).all()
     verdict_ids = {image_id: vid for vid, image_id in inserted}
     reasons = [{"verdict_id": verdict_ids[ids[j.sha256]], "reason": r.value,
                 "detail": j.verdict.detail(r)} for j in judgements for r in j.verdict.reasons]
     if reasons:
-        conn.execute(VerdictReasonRow.__table__.insert(), reasons)
+        conn.execute(insert(VerdictReasonRow), reasons)
 
 
 def _verdict_row(image_id: int, judgement: Judgement) -> dict[str, object]:
