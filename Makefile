@@ -48,6 +48,12 @@ postgres:
 test: lint postgres
 	CAMID_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q
 
+# the fast lane: the same lint, then every test not marked slow (PostgreSQL cases run when its
+# server binaries are installed, else skip); `make test` stays the whole suite, what CI runs
+.PHONY: test-fast
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow"
+
 bench: setup
 	$(BIN)/python bench/stats.py
 	$(BIN)/python bench/curate.py

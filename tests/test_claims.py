@@ -19,6 +19,7 @@ from tests.claimwork import READER, opener, run_claimers, seed_candidates, seed_
 ROWS = 1200
 
 
+@pytest.mark.slow  # four claimer processes, 1,200 rows
 @pytest.mark.parametrize("kind", ["downloads", "facts"])
 def test_concurrent_processes_handle_every_row_exactly_once(catalog_url: str, tmp_path: Path,
                                                             kind: str) -> None:
@@ -66,6 +67,7 @@ def test_curate_takes_back_the_images_of_a_killed_curator_at_once(catalog_url: s
         assert catalog.live_image_claimers(now) == []
 
 
+@pytest.mark.slow  # four processes, each importing SQLAlchemy and migrating
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_workers_starting_at_once_on_a_new_catalog_migrate_it_once(backend: str, tmp_path: Path,
                                                                    request: pytest.FixtureRequest) -> None:

@@ -73,33 +73,66 @@ def test_stats_on_a_postgresql_catalog(tmp_path: Path, postgres_url: str) -> Non
 
 
 @pytest.mark.parametrize(
-    ("args", "files", "message"),
+    ("args", "files", "line"),
     [
         (("--registry", "bad.toml", "cameras"), {"bad.toml": "[cameras.X]\nname = 1\n"},
-         "bad.toml: camera 'X': missing required field 'makes'"),
-        (("--registry", "missing.toml", "cameras", "--json"), {}, "registry file not found"),
-        (("--catalog", "what://", "stats"), {}, "catalog URL"),
-        (("--catalog", "sqlite:////proc/forbidden/x.db", "stats"), {}, "error"),
-        (("--catalog", "postgresql+psycopg://camid@127.0.0.1:1/camid", "stats"), {},
-         "cannot open catalog postgresql+psycopg://camid@127.0.0.1:1/camid"),
-        (("export", "x"), {}, "no accepted images in the catalog"),
-        (("train", "x"), {}, "x: no manifest.json"),
+         "camid: error: bad.toml: camera 'X': missing required field 'makes'"),
+        (("--registry", "missing.toml", "cameras", "--json"), {},
+         "camid: error: missing.toml: registry file not found"),
+        (("export", "x"), {}, "camid: error: no accepted images in the catalog: run `camid curate` first"),
+        (("train", "x"), {}, "camid: error: x: no manifest.json (not a camid dataset, or export unfinished)"),
     ],
+    ids=["malformed-registry", "missing-registry", "export-nothing", "train-no-manifest"],
 )
-def test_user_mistakes_are_one_line_errors(tmp_path: Path, args, files, message) -> None:
+def test_user_mistakes_are_one_line_errors(tmp_path: Path, args, files, line: str) -> None:
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     out = run(*args, cwd=tmp_path)
-    assert out.returncode != 0
-    assert message in out.stderr
-    assert "Traceback" not in out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.splitlines() == [line]
+    assert out.stdout == ""
 
 
-def test_usage_errors_exit_2(tmp_path: Path) -> None:
-    out = run("scrape", "myspace", cwd=tmp_path)
-    assert out.returncode == 2
-    assert "Traceback" not in out.stderr
+@pytest.mark.parametrize(
+    ("args", "start"),
+    [
+        # what follows the prefix is the driver's or the operating system's own words
+        (("--catalog", "what://", "stats"), "camid: error: catalog URL what://: "),
+        (("--catalog", "sqlite:////proc/forbidden/x.db", "stats"),
+         "camid: error: cannot create the catalog's directory: "),
+        (("--catalog", "postgresql+psycopg://camid@127.0.0.1:1/camid", "stats"),
+         "camid: error: cannot open catalog postgresql+psycopg://camid@127.0.0.1:1/camid: "),
+    ],
+    ids=["unknown-dialect", "unwritable-sqlite", "refused-postgresql"],
+)
+def test_unusable_catalogs_are_one_line_errors(tmp_path: Path, args, start: str) -> None:
+    out = run(*args, cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(start), out.stderr
+    assert len(lines[0]) > len(start)  # the cause is named
+    assert out.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "usage", "error"),
+    [
+        (("scrape", "myspace"), "Usage: camid scrape [OPTIONS] {flickr|wikimedia|reviews|dir}",
+         "Error: Invalid value for '{flickr|wikimedia|reviews|dir}': 'myspace' is not one of "
+         "'flickr', 'wikimedia', 'reviews', 'dir'."),
+        (("stats", "--nope"), "Usage: camid stats [OPTIONS]", "Error: No such option '--nope'."),
+        (("export", "x", "--val-per-class", "5", "--val-fraction", "0.2"),
+         "Usage: camid export [OPTIONS] NAME", "Error: give --val-per-class or --val-fraction, not both"),
+        (("frobnicate",), "Usage: camid [OPTIONS] COMMAND [ARGS]...", "Error: No such command 'frobnicate'."),
+    ],
+    ids=["bad-choice", "unknown-option", "exclusive-options", "unknown-command"],
+)
+def test_usage_errors_exit_2(tmp_path: Path, args, usage: str, error: str) -> None:
+    out = run(*args, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.splitlines()
+    assert lines[0] == usage and lines[-1] == error, out.stderr
+    assert "Traceback" not in out.stderr and out.stdout == ""
 
 
 def test_help_lists_the_whole_cli_contract(tmp_path: Path) -> None:
@@ -115,10 +148,12 @@ def test_help_lists_the_whole_cli_contract(tmp_path: Path) -> None:
 LIGHT_PROBE = """
 import sys
 from flows.cli import main
+code = "no exit"
 try:
     main(sys.argv[1:])
 except SystemExit as exc:
     code = exc.code
+print(f"CODE={code}", file=sys.stderr)
 heavy = sorted(m for m in ("torch", "prefect", "albumentations", "torchvision", "aiohttp")
                if m in sys.modules)
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
@@ -129,4 +164,5 @@ print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 def test_light_commands_import_no_heavy_package(tmp_path: Path, args: tuple[str, ...]) -> None:
     out = subprocess.run([sys.executable, "-c", LIGHT_PROBE, *args], cwd=tmp_path, text=True,
                          capture_output=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0 and "CODE=0\n" in out.stderr, out.stderr
     assert "HEAVY=\n" in out.stderr + "\n", out.stderr

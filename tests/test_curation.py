@@ -211,6 +211,7 @@ def test_export_needs_current_verdicts(world, tmp_path: Path) -> None:
         export(catalog, data, "../escape", registry, seed=0, per_class=1, fraction=None)
 
 
+@pytest.mark.slow  # three curator processes
 @pytest.mark.parametrize("judging_only", [False, True], ids=["whole", "judging"])
 def test_several_curators_at_once_leave_one_verdict_per_file(world, tmp_path: Path,
                                                              judging_only: bool) -> None:

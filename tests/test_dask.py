@@ -42,6 +42,7 @@ def _line(stdout: str, tag: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # the flow script's own limit is 500 s
 @pytest.mark.parametrize(("backend", "mode"), [("postgresql", "cluster"), ("sqlite", "local")])
 def test_download_and_curate_fan_out_over_a_dask_cluster(tmp_path: Path, backend: str, mode: str,
                                                         request: pytest.FixtureRequest) -> None:

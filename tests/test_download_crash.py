@@ -14,6 +14,8 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 from db import Catalog
 from pipeline.records import Candidate
 from tests.fakes.cli import CAMID
@@ -70,6 +72,7 @@ def wait_for_progress(data: Path, target: int, proc: subprocess.Popen[bytes]) ->
         time.sleep(0.005)
 
 
+@pytest.mark.slow  # six downloader processes, five of them killed
 def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)

@@ -49,6 +49,7 @@ def _candidates(tmp_path: Path) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(480)  # the flow process's own limit is 400 s
 def test_flows_run_in_ephemeral_mode(world_dir) -> None:
     tmp_path, server = world_dir
     code = (
@@ -85,6 +86,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen, seconds: float) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # its own limits: 180 s for the server, then 120 s and 300 s for two runs
 def test_deployment_run_against_a_server(world_dir) -> None:
     tmp_path, server = world_dir
     port = _free_port()

@@ -34,6 +34,8 @@ ALWAYS_CAUGHT = ("no_scan", "cut_scan", "zero_scan", "random_scan", "recompress_
 CATCH_FLOORS = {"copy_move": 0.9, "transplant_copy_move": 0.9, "splice": 0.88, "transplant_splice": 0.88,
                 "blur": 0.72, "transplant_blur": 0.65}
 BENIGN = ("resave", "transplant_resave", "metadata_edit")
+# the `real` and `demo` fixtures judge 600 copies (a minute on the 2-core machine): a longer guard
+pytestmark = pytest.mark.timeout(600)
 
 
 def _by_kind(outcomes: list[Outcome]) -> dict[str, list[Outcome]]:
@@ -63,6 +65,7 @@ def realworld():  # type: ignore[no-untyped-def]
     return REALWORLD
 
 
+@pytest.mark.slow  # the module's `real`/`demo`: 600 copies judged
 def test_real_originals_stay_accepted(real: dict[str, list[Outcome]]) -> None:
     originals = real["original"]
     assert len(originals) == len(REAL_ORIGINALS)
@@ -88,6 +91,7 @@ def test_damaged_real_files_are_not_originals(realworld: Path) -> None:
         assert reason in verdict.reasons, (name, verdict.reasons)
 
 
+@pytest.mark.slow  # the module's `real`/`demo`: 600 copies judged
 @pytest.mark.parametrize("kind", ALWAYS_CAUGHT)
 def test_no_copy_of_these_kinds_gets_through(real: dict[str, list[Outcome]], demo: dict[str, list[Outcome]],
                                              kind: str) -> None:
@@ -95,6 +99,7 @@ def test_no_copy_of_these_kinds_gets_through(real: dict[str, list[Outcome]], dem
     assert outcomes and [o.name for o in outcomes if o.accepted] == []
 
 
+@pytest.mark.slow  # the module's `real`/`demo`: 600 copies judged
 @pytest.mark.parametrize("kind", list(CATCH_FLOORS))
 def test_local_edits_are_caught_at_their_measured_rates(real: dict[str, list[Outcome]],
                                                         demo: dict[str, list[Outcome]], kind: str) -> None:
@@ -103,6 +108,7 @@ def test_local_edits_are_caught_at_their_measured_rates(real: dict[str, list[Out
     assert caught >= CATCH_FLOORS[kind], f"{kind}: {caught:.0%} caught"
 
 
+@pytest.mark.slow  # the module's `real`/`demo`: 600 copies judged
 @pytest.mark.parametrize("kind", BENIGN)
 def test_copies_with_the_cameras_pixels_stay_accepted(real: dict[str, list[Outcome]],
                                                       demo: dict[str, list[Outcome]], kind: str) -> None:
@@ -112,10 +118,12 @@ def test_copies_with_the_cameras_pixels_stay_accepted(real: dict[str, list[Outco
         assert all("resaved" in o.flags for o in outcomes if not o.name.startswith("demo/"))
 
 
+@pytest.mark.slow  # the module's `real`/`demo`: 600 copies judged
 def test_demo_originals_stay_accepted(demo: dict[str, list[Outcome]]) -> None:
     assert len(demo["original"]) == 18 and all(o.accepted for o in demo["original"])
 
 
+@pytest.mark.slow  # the module's `real`/`demo`: 600 copies judged
 def test_header_and_pixel_stages_split_the_work(real: dict[str, list[Outcome]]) -> None:
     """The header stage alone rejects a copy only when its header gives it away."""
     assert all(o.header for o in real["subsampling"])  # other sampling: foreign_encoder

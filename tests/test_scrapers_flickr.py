@@ -91,6 +91,7 @@ def test_stat_fail_is_one_line_without_the_key(catalog_url: str) -> None:
         assert fake.calls == 1  # code 100 is not retried
 
 
+@pytest.mark.slow  # four camid processes
 def test_cli_scrape_download_stats_and_no_secret_anywhere(tmp_path: Path) -> None:
     fake = FakeFlickr([*photos(4), Photo("2001", T0, camera_jpeg(60), width=640, height=480)], KEY)
     env = {"FLICKR_API_KEY": KEY, "FLICKR_API_SECRET": SECRET}

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.train_data import make_dataset
@@ -15,6 +16,7 @@ from tests.train_data import make_dataset
 BIN = Path(sys.executable).parent
 
 
+@pytest.mark.slow  # a torchrun job of two training processes
 def test_two_process_gloo_run_trains_and_only_rank_0_writes(tmp_path: Path) -> None:
     dataset = make_dataset(tmp_path)
     run = tmp_path / "run"

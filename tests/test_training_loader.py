@@ -16,9 +16,9 @@ from pipeline.records import ManifestRow
 from tests.train_data import camera_image, save_jpeg
 from training.augment import augment, train_transform
 from training.config import TrainConfig
-from training.data import BalancedBatches, LabelledImages, TrainCrops, check_sizes
-from training.imageio import decode_rgb
-from training.pixelcache import DirectSource, PixelCache, SourceImage, read_crop
+from training.data import BalancedBatches, CentreCrops, LabelledImages, TrainCrops, check_sizes
+from training.imageio import centre_offset, decode_rgb
+from training.pixelcache import DirectSource, PixelCache, SourceImage
 from training.rundir import cameras_by_class
 
 SIZE = (232, 168)  # neither side a multiple of 16: partial MCUs on the right and bottom edges
@@ -41,19 +41,45 @@ def jpegs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SourceImage]:
     return out
 
 
+def d4(pixels: np.ndarray) -> list[np.ndarray]:
+    """The eight images of ``pixels`` under the dihedral group (what ``A.D4`` may return)."""
+    turns = [np.rot90(pixels, k) for k in range(4)]
+    return turns + [t[:, ::-1] for t in turns]
+
+
 @pytest.mark.parametrize("subsampling", ["420", "444"])
 def test_cache_crops_equal_crops_of_the_full_decode(jpegs, tmp_path: Path, subsampling: str) -> None:
+    """The loaders' own crops (``CentreCrops`` for validation, ``TrainCrops`` for training) read
+    from the cache hold exactly the pixels of the same window of a full decode, partial MCUs on
+    the right and bottom edges included."""
     image = jpegs[subsampling]
     cache = PixelCache(tmp_path)
     assert cache.ensure([image]) == 1 and cache.ensure([image]) == 0
     full = decode_rgb(image.path)
     width, height = SIZE
-    for y, x in [(0, 0), (8, 16), (0, width - 64), (height - 64, 0), (160 - 64, 224 - 64), (96, 168)]:
-        assert y % 8 == 0 and x % 8 == 0
-        crop = read_crop(cache, image, y, x, 64, 64)
-        assert crop.shape == (64, 64, 3)
-        assert np.array_equal(crop, full[y:y + 64, x:x + 64]), (y, x)
-    assert np.array_equal(read_crop(cache, image, 160, 224, 8, 8), full[160:168, 224:232])  # last corner
+    # the JPEG is gone: every pixel below must come from the cache entry
+    split = LabelledImages((SourceImage(image.sha256, tmp_path / "gone.jpg"),), (0,))
+
+    whole, label = CentreCrops(split, cache, max(SIZE), 8)[0]  # larger than the image: all of it
+    assert label == 0 and np.array_equal(whole.numpy(), full)
+    centre, _ = CentreCrops(split, cache, 64, 8)[0]
+    y, x = centre_offset(height, 64, 8), centre_offset(width, 64, 8)
+    assert (y, x) == (48, 80)
+    assert np.array_equal(centre.numpy(), full[y:y + 64, x:x + 64])
+
+    # training: crop = input size = the image's height, no gamma or JPEG step, so each sample is
+    # a D4 image of one grid-aligned full-height window; the last window ends on the right edge
+    config = cfg(crop=height, input_size=height, p_gamma=0.0, p_jpeg=0.0)
+    windows = {x: d4(full[:, x:x + height]) for x in range(0, width - height + 1, 8)}
+    assert max(windows) + height == width
+    crops, seen = TrainCrops(split, cache, config), set()
+    for step in range(config.steps):
+        for key in BalancedBatches(split.labels, config).keys(step, 0):
+            crop = crops[key][0].numpy()
+            where = [x for x, images in windows.items() if any(np.array_equal(crop, v) for v in images)]
+            assert len(where) == 1, key
+            seen.update(where)
+    assert {0, max(windows)} <= seen
     assert not list(tmp_path.rglob("*.tmp"))
 
 

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.train_data import make_dataset
@@ -36,6 +37,7 @@ def results(run_dir: Path) -> tuple[dict[str, torch.Tensor], list[list[str]]]:
     return weights, rows
 
 
+@pytest.mark.slow  # two training runs, one killed
 def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path: Path) -> None:
     dataset = make_dataset(tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCH_HOME": str(tmp_path / "torch-home")}

@@ -79,7 +79,7 @@ class TrainCrops(Dataset[tuple[torch.Tensor, int]]):
         pixels = self.source.pixels(image)
         height, width = pixels.shape[:2]
         y, x = grid_offset(rng, height, size, self.cfg.grid), grid_offset(rng, width, size, self.cfg.grid)
-        crop = np.ascontiguousarray(pixels[y:y + size, x:x + size])
+        crop = np.array(pixels[y:y + size, x:x + size])  # a copy: never a view of the memory map
         out = augment(self.transform, crop, int(rng.integers(0, 2**63 - 1)))
         return torch.from_numpy(out), self.split.labels[index]
 
@@ -98,7 +98,7 @@ class CentreCrops(Dataset[tuple[torch.Tensor, int]]):
         pixels = self.source.pixels(image)
         height, width = pixels.shape[:2]
         y, x = centre_offset(height, self.size, self.grid), centre_offset(width, self.size, self.grid)
-        crop = np.ascontiguousarray(pixels[y:y + self.size, x:x + self.size])
+        crop = np.array(pixels[y:y + self.size, x:x + self.size])  # a copy, not a view of the map
         return torch.from_numpy(crop), self.split.labels[index]
 
 

@@ -112,9 +112,3 @@ class PixelCache:
 def source_for(cache_dir: str | None) -> PixelSource:
     """The pixel cache when a directory is configured, else the direct decode."""
     return PixelCache(cache_dir) if cache_dir else DirectSource()
-
-
-def read_crop(source: PixelSource, image: SourceImage, y: int, x: int, h: int, w: int) -> np.ndarray:
-    """A contiguous copy of one crop (a memory map slice must not outlive its file handle)."""
-    pixels = source.pixels(image)
-    return np.ascontiguousarray(pixels[y:y + h, x:x + w])
