@@ -16,20 +16,27 @@ Source = Literal["flickr", "wikimedia", "reviews", "dir"]
 
 
 def _transient(task: object, task_run: object, state: object) -> bool:
-    """Retry network trouble, never a user's mistake (a missing key or contact, a bad option):
-    those are ``CamidError``s other than a source's own ``SourceError``."""
+    """Retry only what can succeed later: a source's ``retryable`` trouble (timeouts, 5xx, rate
+    limits) and the network or the disk failing under us (``OSError``). Never a user's mistake
+    (a missing key or ``--path``, a bad option: ``CamidError``s, a refused ``SourceError``), nor a
+    bug: either fails the same way on every attempt, so retrying it only delays the error."""
+    try:
+        state.result()  # type: ignore[attr-defined]
+    except Exception as exc:  # the state's own exception: the one being judged
+        return retryable(exc)
+    return False
+
+
+def retryable(exc: BaseException) -> bool:
+    """Whether a task that failed with ``exc`` may succeed if run again later."""
     from pipeline.errors import CamidError
     from scrapers.base import SourceError
 
-    try:
-        state.result()  # type: ignore[attr-defined]
-    except SourceError:
-        return True
-    except CamidError:
+    if isinstance(exc, SourceError):
+        return exc.retryable
+    if isinstance(exc, CamidError):
         return False
-    except Exception:
-        return True
-    return False
+    return isinstance(exc, OSError)  # ConnectionError, TimeoutError, requests' errors, a full disk
 
 
 NETWORK_RETRIES = {"retries": 3, "retry_delay_seconds": [10, 60, 300], "retry_jitter_factor": 0.5,
