@@ -60,6 +60,12 @@ bench: setup
 	$(BIN)/python bench/download.py
 	$(BIN)/python bench/loader.py
 	$(BIN)/python bench/claims.py
+	$(BIN)/python bench/startup.py
 
+# clean removes only what set-up, tests and linters build: the virtualenv, the tools' caches, bytecode
+# and the egg-info. It never deletes data: camid-data (the default data directory: your catalog,
+# images, datasets and runs) and bench-data (the benchmarks' generated catalogs) stay; remove those
+# by hand if you mean to. Bytecode is looked for in the code's folders only, not in a data directory.
 clean:
-	rm -rf $(VENV) camid-data bench-data
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	find pipeline scrapers db flows training tests bench -type d -name __pycache__ -prune -exec rm -rf {} +

@@ -52,7 +52,7 @@ class Catalog(Candidates, DownloadQueue, CurationStore, Verdicts, Signatures, Ex
                               "(use sqlite:/// or postgresql+psycopg://)")
         try:
             upgrade(engine)
-        except exc.OperationalError as err:
+        except exc.DatabaseError as err:  # unreachable server, bad password, not a database file
             safe = engine.url.render_as_string(hide_password=True)
             detail = " ".join(str(err.orig).split())  # libpq's messages span lines
             raise ConfigError(f"cannot open catalog {safe}: {detail}") from None

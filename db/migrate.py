@@ -2,7 +2,8 @@
 
 Opening a catalog happens on every command, including the light ones (``camid stats``), so the
 common case, a catalog already at ``HEAD``, is answered with one query and without importing
-Alembic at all. A test keeps ``HEAD`` equal to the newest migration script.
+Alembic at all. A test keeps ``HEAD`` equal to the newest migration script. SQLAlchemy is
+imported inside the functions: ``db.stats_sqlite`` reads ``HEAD`` without it.
 """
 
 from __future__ import annotations
@@ -10,13 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, exc, inspect, text
-
-from db.connection import one_writer_at_a_time
-
 if TYPE_CHECKING:
     from alembic.config import Config
-    from sqlalchemy import Connection
+    from sqlalchemy import Connection, Engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 HEAD = "0004"  # newest revision in migrations/versions (checked by tests/test_catalog.py)
@@ -41,6 +38,8 @@ def script_head() -> str | None:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision recorded in the database, or None for a database never migrated."""
+    from sqlalchemy import exc, text
+
     try:
         with engine.connect() as conn:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -59,6 +58,8 @@ def upgrade(engine: Engine) -> None:
         return
     from alembic import command
 
+    from db.connection import one_writer_at_a_time
+
     with engine.begin() as conn:
         one_writer_at_a_time(conn, "migrations")
         if _revision(conn) == HEAD:
@@ -68,6 +69,8 @@ def upgrade(engine: Engine) -> None:
 
 def _revision(conn: Connection) -> str | None:
     """The recorded revision, read inside the caller's transaction (None: never migrated)."""
+    from sqlalchemy import inspect, text
+
     if "alembic_version" not in inspect(conn).get_table_names():
         return None
     return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()

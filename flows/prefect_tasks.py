@@ -6,37 +6,53 @@ is why they live apart from both: neither imports the other's module to reach th
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
-from prefect import task
+from prefect import Task, task
 
 from pipeline.settings import Settings
 
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import State, TaskRun
+
 Source = Literal["flickr", "wikimedia", "reviews", "dir"]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def _transient(task: object, task_run: object, state: object) -> bool:
-    """Retry network trouble, never a user's mistake (a missing key or contact, a bad option):
-    those are ``CamidError``s other than a source's own ``SourceError``."""
-    from pipeline.errors import CamidError
-    from scrapers.base import SourceError
-
+def _transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry only what can succeed later: a source's ``retryable`` trouble (timeouts, 5xx, rate
+    limits) and the network or the disk failing under us (``OSError``). Never a user's mistake
+    (a missing key or ``--path``, a bad option: ``CamidError``s, a refused ``SourceError``), nor a
+    bug: either fails the same way on every attempt, so retrying it only delays the error."""
     try:
-        state.result()  # type: ignore[attr-defined]
-    except SourceError:
-        return True
-    except CamidError:
-        return False
-    except Exception:
-        return True
+        state.result()
+    except Exception as exc:  # the state's own exception: the one being judged
+        return retryable(exc)
     return False
 
 
-NETWORK_RETRIES = {"retries": 3, "retry_delay_seconds": [10, 60, 300], "retry_jitter_factor": 0.5,
-                   "retry_condition_fn": _transient}
+def retryable(exc: BaseException) -> bool:
+    """Whether a task that failed with ``exc`` may succeed if run again later."""
+    from pipeline.errors import CamidError
+    from scrapers.base import SourceError
+
+    if isinstance(exc, SourceError):
+        return exc.retryable
+    if isinstance(exc, CamidError):
+        return False
+    return isinstance(exc, OSError)  # ConnectionError, TimeoutError, requests' errors, a full disk
 
 
-@task(name="scrape-source", **NETWORK_RETRIES)
+# 3 retries, after 10 s, 1 min and 5 min (jittered), of what ``_transient`` allows
+def network_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """A Prefect task that retries network trouble with backoff (and nothing else)."""
+    return task(name=name, retries=3, retry_delay_seconds=[10, 60, 300], retry_jitter_factor=0.5,
+                retry_condition_fn=_transient)
+
+
+@network_task("scrape-source")
 def scrape_task(settings: Settings, source: Source, cameras: list[str], limit: int | None,
                 endpoint: str | None, contact: str | None) -> dict[str, object]:
     from db import Catalog
@@ -53,7 +69,7 @@ def scrape_task(settings: Settings, source: Source, cameras: list[str], limit: i
             "api_calls": report.api_calls}
 
 
-@task(name="download-pending", **NETWORK_RETRIES)
+@network_task("download-pending")
 def download_task(settings: Settings, limit: int | None, concurrency: int, contact: str | None,
                   loopback_unlimited: bool, worker: str | None = None,
                   downloaders: int = 1) -> dict[str, object]:

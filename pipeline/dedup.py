@@ -55,7 +55,8 @@ def cluster_near_duplicates(hashes: Sequence[str | None], max_distance: int = DE
         for members in buckets.values():
             for a_pos, a in enumerate(members):
                 for b in members[a_pos + 1:]:
-                    if (values[a] ^ values[b]).bit_count() <= max_distance:  # type: ignore[operator]
+                    va, vb = values[a], values[b]  # both bucketed, so neither is None
+                    if va is not None and vb is not None and (va ^ vb).bit_count() <= max_distance:
                         sets.union(a, b)
     return sets.roots()
 

@@ -24,7 +24,19 @@ AGENT = "camid"
 
 
 class SourceError(CamidError):
-    """A source failed in a way the user must see (bad key, API error): one line, no secrets."""
+    """A source failed in a way the user must see (an API error, a server that stays down): one
+    line, no secrets.
+
+    ``retryable`` says whether the same request may succeed later (timeouts, connection errors,
+    5xx, rate limits, a lagged API): Prefect's tasks retry those and nothing else. It is False
+    when the source refused the request as asked (an invalid key, a 404, an answer it cannot
+    read), which only a change by the user fixes. Mistakes in the user's own setup (a missing
+    key, a missing ``--path``) are not ``SourceError``s at all but ``ConfigError``s.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable  # kept through pickling: BaseException pickles __dict__
 
 
 @dataclass(frozen=True, slots=True)

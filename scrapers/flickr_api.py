@@ -5,7 +5,8 @@ and a sliding one-hour window makes the caller wait before it would exceed the b
 earlier runs in the last hour are passed in from the catalog). flickrapi itself neither throttles
 nor retries; this wrapper retries transient failures (HTTP errors, ``stat: fail`` with a
 service-unavailable code) and turns the rest into one-line ``SourceError``\\s with the key and
-secret redacted: a server (or a proxy) may echo them.
+secret redacted: a server (or a proxy) may echo them. A missing key or an impossible budget is
+the user's to fix: a ``ConfigError``, never retried.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.errors import ConfigError
 from scrapers.base import SourceError, one_line, redact
 from scrapers.retry import backoff_delay
 
@@ -40,7 +42,7 @@ class FlickrCredentials:
     def from_env(cls, environ: dict[str, str]) -> FlickrCredentials:
         key, secret = environ.get("FLICKR_API_KEY", ""), environ.get("FLICKR_API_SECRET", "")
         if not key.strip() or not secret.strip():
-            raise SourceError("set FLICKR_API_KEY and FLICKR_API_SECRET (a Flickr API key) to scrape "
+            raise ConfigError("set FLICKR_API_KEY and FLICKR_API_SECRET (a Flickr API key) to scrape "
                               "Flickr: https://www.flickr.com/services/apps/create/")
         return cls(key.strip(), secret.strip())
 
@@ -52,7 +54,7 @@ class CallBudget:
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if per_hour < 1:
-            raise SourceError("the Flickr API budget must be at least 1 call per hour")
+            raise ConfigError("the Flickr API budget must be at least 1 call per hour")
         self.per_hour, self.clock, self.sleep = per_hour, clock, sleep
         now = clock()
         self._calls: deque[float] = deque([now] * min(already_used, per_hour))
@@ -95,7 +97,7 @@ class FlickrCaller:
         from flickrapi.exceptions import FlickrError
         from requests import RequestException
 
-        last = ""
+        last, transient = "", True
         for attempt in range(self.retries + 1):
             self.budget.wait(self.notice)
             self.calls += 1
@@ -104,9 +106,11 @@ class FlickrCaller:
             except FlickrError as exc:
                 last = str(exc)
                 if exc.code is not None and exc.code not in TRANSIENT_CODES:
+                    transient = False  # the API refused the request itself (e.g. 100: invalid key)
                     break
             except (RequestException, ValueError) as exc:
                 last = type(exc).__name__
             if attempt < self.retries:
                 self.sleep(backoff_delay(attempt, self.backoff_base, 60.0, random.Random()))
-        raise SourceError(one_line(redact(f"flickr {method} failed: {last}", self._secrets)))
+        raise SourceError(one_line(redact(f"flickr {method} failed: {last}", self._secrets)),
+                          retryable=transient)

@@ -3,7 +3,8 @@
 Local files become ``file://`` candidates that ``camid download`` copies (verified and hashed
 like any download) into content-addressed storage, so every image, whatever its source, goes
 through one path. The candidate's camera is the one ``--camera`` named, if exactly one was; the
-label still comes from each file's EXIF.
+label still comes from each file's EXIF. Every error here is the user's to fix (a missing
+``--path``, a folder or list that is not there): a ``ConfigError``, which no task retries.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pipeline.errors import ConfigError
 from pipeline.records import Candidate
 from pipeline.registry import Camera
-from scrapers.base import Found, SourceError
+from scrapers.base import Found
 
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
 MAX_ID = 255
@@ -50,7 +52,7 @@ class DirSource:
 
     def __init__(self, folder: Path | None = None, url_list: Path | None = None) -> None:
         if folder is None and url_list is None:
-            raise SourceError("`camid scrape dir` needs --path DIR and/or --url-list FILE")
+            raise ConfigError("`camid scrape dir` needs --path DIR and/or --url-list FILE")
         self.folder, self.url_list = folder, url_list
         self.not_urls = 0
 
@@ -66,14 +68,14 @@ class DirSource:
             try:
                 text = self.url_list.read_text(encoding="utf-8")
             except OSError as exc:
-                raise SourceError(f"cannot read URL list {self.url_list}: {exc.strerror}") from None
+                raise ConfigError(f"cannot read URL list {self.url_list}: {exc.strerror}") from None
             urls, self.not_urls = read_url_list(text)
             for url in urls:
                 yield Candidate(source="dir", source_id=source_id(url), url=url, camera=camera)
 
     def _files(self, folder: Path, camera: str | None) -> Iterator[Found]:
         if not folder.is_dir():
-            raise SourceError(f"not a directory: {folder}")
+            raise ConfigError(f"not a directory: {folder}")
         for path in sorted(folder.resolve().rglob("*")):
             if path.suffix.lower() in JPEG_SUFFIXES and path.is_file():
                 yield Candidate(source="dir", source_id=source_id(str(path)), url=path.as_uri(),

@@ -59,7 +59,7 @@ class PoliteClient:
         """Sleep as asked by a server, but never longer than the etiquette's ``max_wait``."""
         if seconds > self.etiquette.max_wait:
             raise SourceError(f"the server asked to wait {seconds:.0f} s (more than "
-                              f"{self.etiquette.max_wait:.0f} s): try again later")
+                              f"{self.etiquette.max_wait:.0f} s): try again later", retryable=True)
         self.sleep(max(0.0, seconds))
 
     def get(self, url: str, params: Mapping[str, Any] | None = None,
@@ -67,9 +67,11 @@ class PoliteClient:
         """GET ``url``; retry transient failures; raise ``SourceError`` when it cannot succeed.
 
         ``accept`` lets a caller treat a 4xx as an answer (robots.txt: 404 means "no rules").
+        The error is ``retryable`` when the last failure was transient (network, 408/429/5xx),
+        not when the server refused the request itself (403, 404...).
         """
         host = urlsplit(url).netloc
-        last = "no attempt"
+        last, transient = "no attempt", True
         for attempt in range(self.etiquette.retries + 1):
             self._space(host)
             try:
@@ -83,9 +85,10 @@ class PoliteClient:
                 return response
             last = f"HTTP {response.status_code}"
             if response.status_code not in TRANSIENT:
+                transient = False
                 break
             self._after_refusal(host, response, attempt)
-        raise SourceError(one_line(f"GET {_public(url)} failed: {last}"))
+        raise SourceError(one_line(f"GET {_public(url)} failed: {last}"), retryable=transient)
 
     def _after_refusal(self, host: str, response: requests.Response, attempt: int) -> None:
         """Wait as the server asks (Retry-After) or back off; a 429 also pauses the host."""

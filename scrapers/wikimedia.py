@@ -145,7 +145,10 @@ class WikimediaSource:
                 return doc
             if error.get("code") != "maxlag":
                 raise SourceError(one_line(f"wikimedia API error {error.get('code')}: "
-                                           f"{error.get('info', '')}"))
+                                           f"{error.get('info', '')}"),
+                                  retryable=str(error.get("code")).startswith(  # may pass later
+                                      ("ratelimited", "readonly", "internal_api_error")))
             delay = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
             self.client.wait(5.0 if delay is None else delay)
-        raise SourceError("wikimedia: the API stayed lagged (maxlag) after several waits; try later")
+        raise SourceError("wikimedia: the API stayed lagged (maxlag) after several waits; try later",
+                          retryable=True)

@@ -114,6 +114,16 @@ def test_unusable_catalogs_are_one_line_errors(tmp_path: Path, args, start: str)
     assert out.stdout == ""
 
 
+@pytest.mark.parametrize("command", [("stats",), ("stats", "--json"), ("curate",)])
+def test_a_catalog_file_that_is_not_a_database_is_a_one_line_error(tmp_path: Path, command) -> None:
+    (tmp_path / "junk.db").write_bytes(b"these are not the droids " * 100)
+    out = run("--catalog", "sqlite:///junk.db", *command, cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.splitlines() == ["camid: error: cannot open catalog sqlite:///junk.db: "
+                                       "file is not a database"]
+    assert out.stdout == ""
+
+
 @pytest.mark.parametrize(
     ("args", "usage", "error"),
     [

@@ -20,6 +20,10 @@ def test_quick_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     out = subprocess.run([str(CAMID), "--data-dir", str(tmp_path), "demo", "--quick"], env=env,
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    # stdout is a pipe (as in `make demo > log`): each stage's progress as plain lines as it goes
+    for stage in ("downloading", "reading headers", "judging", "training", "evaluate"):
+        assert f"\n{stage}: 0/" in out.stdout or f"\n{stage}: 1/" in out.stdout, stage
+    assert "\n[download]\n" in out.stdout and "\x1b[" not in out.stdout
     root = tmp_path / "demo"
     summary = json.loads((root / "demo-summary.json").read_text())
     assert summary["accepted"] == 120  # 6 cameras x 20 originals, every one accepted

@@ -33,6 +33,9 @@ def test_folder_and_url_list_into_storage(tmp_path: Path) -> None:
     assert by_list.returncode == 0 and "2 new candidate(s)" in by_list.stdout, by_list.stderr
     assert "0 new candidate(s)" in again.stdout  # idempotent
     assert fetched.returncode == 0 and "stored 4 file(s)" in fetched.stdout, fetched.stderr
+    # stdout is a pipe here, not a terminal: plain progress lines, no rich escapes
+    assert "downloading: 0/4\n" in fetched.stdout and "downloading: 4/4\n" in fetched.stdout
+    assert "\x1b[" not in fetched.stdout
     stored = list((tmp_path / "data" / "images").rglob("*.jpg"))
     assert len(stored) == 3  # a.JPG and URL x are one image
     stats = json.loads(camid("stats", "--json", cwd=tmp_path).stdout)

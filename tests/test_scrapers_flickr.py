@@ -9,6 +9,7 @@ import pytest
 
 from db import Catalog
 from flows.stages.acquire import download, scrape
+from pipeline.errors import ConfigError
 from pipeline.records import CandidateKey, CandidateStatus, Verdict
 from pipeline.registry_load import load_registry
 from pipeline.summary import stats_to_json
@@ -89,6 +90,15 @@ def test_stat_fail_is_one_line_without_the_key(catalog_url: str) -> None:
             scrape(catalog, FlickrSource(caller(server, key=wrong)), [REGISTRY.get("iPhone-6")])
         assert "Invalid API Key" in str(err.value) and wrong not in str(err.value)
         assert fake.calls == 1  # code 100 is not retried
+        assert not err.value.retryable  # nor by a Prefect task: only a new key helps
+
+
+def test_a_missing_key_or_budget_is_the_users_to_fix() -> None:
+    with pytest.raises(ConfigError, match="FLICKR_API_KEY") as err:
+        FlickrCredentials.from_env({"FLICKR_API_KEY": "k", "FLICKR_API_SECRET": " "})
+    assert not isinstance(err.value, SourceError)  # which a Prefect task would judge for retries
+    with pytest.raises(ConfigError, match="at least 1 call"):
+        CallBudget(0)
 
 
 @pytest.mark.slow  # four camid processes

@@ -75,7 +75,8 @@ def test_evaluate_reports_the_challenge_score_and_curves(trained) -> None:
     out = camid("evaluate", str(run), "--crop-size", "64", "--jpeg-qualities", "70,95", "--gammas", "0.8,1.2",
                 "--resize-factors", "0.5,2", "--crop-sizes", "32,64", "--json", cwd=work)
     assert out.returncode == 0, out.stderr
-    doc = json.loads(out.stdout)
+    doc = json.loads(out.stdout)  # the document alone: the progress went to stderr
+    assert "evaluate: 6/6\n" in out.stderr  # plain lines: stderr is a pipe here
     for key in ("weighted_accuracy", "accuracy_unaltered", "accuracy_altered", "per_class", "per_operation"):
         assert key in doc
     weighted = 0.7 * doc["accuracy_unaltered"] + 0.3 * doc["accuracy_altered"]

@@ -117,4 +117,7 @@ def replace_head(model: nn.Module, num_classes: int) -> None:
 
 def logits_of(output: object) -> torch.Tensor:
     """Some architectures (Inception, GoogLeNet) return a tuple in training mode: take the logits."""
-    return output.logits if hasattr(output, "logits") else output  # type: ignore[return-value]
+    logits = getattr(output, "logits", output)
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"the network returned {type(output).__name__}, not logits")
+    return logits

@@ -110,15 +110,19 @@ def _train_config(ctx: click.Context, manifest_dir: Path, options: dict[str, Any
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json.")
 def evaluate(run_dir: str, manifest_dir: str | None, jpeg_qualities: str, gammas: str, resize_factors: str,
              crop_sizes: str, as_json: bool, **options: Any) -> None:
-    """Evaluate a run with the 2018 challenge protocol and robustness curves."""
+    """Evaluate a run with the 2018 challenge protocol and robustness curves.
+
+    With ``--json`` stdout is the metrics document alone; the progress goes to stderr.
+    """
     from flows.progress import progress_ticker
     from flows.stages.configs import eval_config
     from training.evaluate import evaluate as run_evaluate
 
     cfg = eval_config({"manifest": manifest_dir, "jpeg_qualities": jpeg_qualities, "gammas": gammas,
                        "resize_factors": resize_factors, "crop_sizes": crop_sizes, **options})
-    if as_json:  # stdout is the JSON document alone: no progress display
-        run_evaluate(run_dir, cfg)
+    if as_json:
+        with progress_ticker(sys.stderr) as tick:
+            run_evaluate(run_dir, cfg, tick)
         click.echo((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"), nl=False)
         return
     with progress_ticker() as tick:

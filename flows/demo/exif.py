@@ -42,7 +42,8 @@ def camera_exif(make: str, model: str, software: str, taken: datetime, size: tup
     at_exif = 8 + _size(ifd0)
     at_ifd1 = at_exif + _size(exif)
     at_data = at_ifd1 + _size(ifd1)
-    values = b"".join(_padded(v) for _, kind, v in (*ifd0, *exif) if kind == ASCII and len(v) > 4)  # type: ignore[arg-type]
+    values = b"".join(_padded(v) for _, kind, v in (*ifd0, *exif)
+                      if kind == ASCII and isinstance(v, bytes) and len(v) > 4)
     pointers = {0x8769: at_exif, 0x0201: at_data + len(values)}
     cursor = [at_data]
     blocks = [_ifd(ifd0, at_ifd1, pointers, cursor), _ifd(exif, 0, pointers, cursor),

@@ -74,7 +74,8 @@ class CommonsFake:
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, self.host, self.port)
         self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        # aiohttp offers no public accessor for the port a port-0 site was given
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # a started TCPSite has a server
         ready.set()
         self._loop.run_forever()
 
