@@ -333,10 +333,18 @@ def _make_targets() -> set[str]:
     return {m.group(1) for m in re.finditer(r"^([A-Za-z][\w.-]*)\s*:(?!=)", text, re.MULTILINE)}
 
 
+def _before_redirection(words: list[str]) -> list[str]:
+    """A command's own words: what follows ``>``, ``|``, ``&&`` or ``;`` is the shell's."""
+    for index, word in enumerate(words):
+        if word in {">", ">>", "|", "&&", ";", "2>", "2>&1"} or word.startswith(">"):
+            return words[:index]
+    return words
+
+
 def test_make_targets_exist() -> None:
     targets = _make_targets()
     assert {"setup", "lint", "test"} <= targets  # the parser reads the Makefile
-    named = [(c.where, w) for c in COMMANDS if c.words[0] == "make" for w in c.words[1:]
+    named = [(c.where, w) for c in COMMANDS if c.words[0] == "make" for w in _before_redirection(c.words[1:])
              if not w.startswith("-") and "=" not in w]
     assert named
     missing = [(where, target) for where, target in named if target not in targets]
@@ -380,3 +388,15 @@ def test_prefect_lines_name_served_deployments_and_their_parameters() -> None:
         accepted = set(inspect.signature(served[name].fn).parameters)
         given = {line.words[i + 1].split("=", 1)[0] for i, w in enumerate(line.words) if w == "-p"}
         assert given <= accepted, f"{line.where}: {name} takes no {given - accepted}"
+
+
+def test_the_readme_opens_with_exactly_the_two_commands() -> None:
+    """The first lines give the main job and the tests, nothing else (the developers' guide)."""
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    block = []
+    for line in lines[1:]:
+        if line.strip() and not line.startswith("    "):
+            break
+        if line.strip():
+            block.append(line.split("#", 1)[0].strip())
+    assert block == ["make demo", "make test"]
