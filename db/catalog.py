@@ -9,6 +9,7 @@ responsibility, each in its own module with its SQL beside its methods:
 
     db/candidates.py      Candidates       candidates found, scrape runs and their API calls
     db/download_queue.py  DownloadQueue    download claims, files stored, failures, deferrals, skips
+    db/due_hosts.py       DueHosts         due candidates on given hosts (checked before a download)
     db/curation_store.py  CurationStore    header facts (and curators' leases), pixel facts, phashes
     db/verdicts.py        Verdicts         what needs judging, verdicts and their reasons
     db/signatures.py      Signatures       encoder-signature counts and examples
@@ -29,6 +30,7 @@ from db.candidates import Candidates
 from db.connection import make_engine
 from db.curation_store import CurationStore
 from db.download_queue import DownloadQueue
+from db.due_hosts import DueHosts
 from db.exports import Exports
 from db.migrate import upgrade
 from db.signatures import Signatures
@@ -37,7 +39,7 @@ from db.verdicts import Verdicts
 from pipeline.errors import ConfigError
 
 
-class Catalog(Candidates, DownloadQueue, CurationStore, Verdicts, Signatures, Exports, Stats):
+class Catalog(Candidates, DownloadQueue, DueHosts, CurationStore, Verdicts, Signatures, Exports, Stats):
     """A handle on one catalog database (SQLite file or any SQLAlchemy URL)."""
 
     def __init__(self, engine: Engine) -> None:

@@ -54,6 +54,7 @@ class Reason(StrEnum):
     RESAMPLED = "resampled"
     LOCAL_EDIT = "local_edit"
     OPT_OUT = "opt_out"  # ruled out before download: the host's X-Robots-Tag opts out of AI use
+    OFF_SOURCE_HOST = "off_source_host"  # a source's answer named a file on a host it does not serve
 
 
 class CandidateStatus(StrEnum):

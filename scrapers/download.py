@@ -2,6 +2,9 @@
 
 Tasks are queued per host and each host gets at most its policy's number of runners, so a slow
 or refusing host never blocks the others' workers; a global semaphore caps total concurrency.
+Every request, a redirected one included, runs under its own host's gate (its concurrency,
+request rate, pause and byte rate): redirects are followed here, hop by hop, and only to hosts
+the task's source allows (``scrapers.hosts``).
 The caller (``flows.stages.acquire``) feeds tasks lazily (claims from the catalog) and writes each
 result as it arrives, which is what makes a killed download resumable.
 """
@@ -21,6 +24,7 @@ from yarl import URL
 from pipeline.records import CandidateSkip, DownloadDeferral, DownloadTask, Reason
 from scrapers.base import AGENT, one_line, user_agent
 from scrapers.fetch import FetchOptions, Incoming, Problem, Result, failure, fetch_local
+from scrapers.hosts import CONTACT_MISSING, DEFAULT_RULES, HostRules
 from scrapers.limits import DEFAULT_POLICIES, HostGate, HostPolicy, policy_for
 from scrapers.retry import opt_out, parse_retry_after
 
@@ -28,6 +32,7 @@ CHUNK = 256 * 1024
 JPEG_TYPES = frozenset({"image/jpeg", "image/jpg", "image/pjpeg", "application/octet-stream",
                         "binary/octet-stream", ""})
 REFUSALS = frozenset({429, 503})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 LOCAL_SOURCE = "dir"
 _END = object()
 
@@ -39,6 +44,7 @@ class DownloaderConfig:
     policies: tuple[HostPolicy, ...] = DEFAULT_POLICIES
     user_agent: str = user_agent(None)
     defer_after: float = 60.0  # a host paused longer than this: its tasks are handed back
+    hosts: HostRules = DEFAULT_RULES  # where redirects may lead, and which hosts want a contact
 
 
 def host_key(url: str) -> tuple[str, int | None]:
@@ -101,8 +107,7 @@ class Downloader:
                 task = queue.popleft()
                 result: Result | None = self._defer(task, gate)
                 if result is None:
-                    async with gate.slot(), total:
-                        result = await self._fetch(session, task, gate)
+                    result = await self._fetch(session, task, gate, total)
                 await out.put(result)
                 room.release()
             runners[host] -= 1
@@ -132,35 +137,68 @@ class Downloader:
         return DownloadDeferral(task.key, f"not tried: the host asked to wait {pause:.0f} s",
                                 datetime.now(UTC) + timedelta(seconds=pause))
 
-    async def _fetch(self, session: aiohttp.ClientSession, task: DownloadTask, gate: HostGate) -> Result:
+    async def _fetch(self, session: aiohttp.ClientSession, task: DownloadTask, gate: HostGate,
+                     total: asyncio.Semaphore) -> Result:
         opts = self.config.fetch
         if task.url.startswith("file:"):
             if task.key.source != LOCAL_SOURCE:  # a remote API must not make us read local files
                 return failure(task, Problem("file URL from a remote source", permanent=True), opts,
                                datetime.now(UTC))
-            return await asyncio.to_thread(fetch_local, task, opts)
+            async with gate.slot(), total:
+                return await asyncio.to_thread(fetch_local, task, opts)
         try:
-            return await self._fetch_http(session, task, gate)
+            return await self._fetch_http(session, task, total)
         except Problem as problem:
             return failure(task, problem, opts, datetime.now(UTC))
         except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
-            return failure(task, _problem_of(exc, opts), opts, datetime.now(UTC))
+            return failure(task, _problem_of(exc), opts, datetime.now(UTC))
 
     async def _fetch_http(self, session: aiohttp.ClientSession, task: DownloadTask,
-                          gate: HostGate) -> Result:
+                          total: asyncio.Semaphore) -> Result:
+        """Request by request, each in its own host's gate: a redirect's target is checked
+        against the source's hosts and then waits for its own host's limits (the hop before
+        gave its slot back first, so two hosts redirecting to each other never deadlock)."""
+        url: str | URL = task.url
+        for _ in range(self.config.fetch.max_redirects + 1):
+            if self.config.hosts.needs_contact(URL(url)):
+                raise Problem(CONTACT_MISSING)
+            gate = self.gate(host_key(str(url)))
+            async with gate.slot(), total, session.get(url, allow_redirects=False) as resp:
+                target = _redirect_target(resp)
+                if target is None:
+                    return await self._receive(resp, task, gate)
+            refusal = self.config.hosts.redirect_refusal(task.key.source, URL(task.url), target)
+            if refusal:
+                raise Problem(refusal, permanent=True)
+            url = target
+        raise Problem(f"redirect loop (more than {self.config.fetch.max_redirects} redirects)",
+                      permanent=True)
+
+    async def _receive(self, resp: aiohttp.ClientResponse, task: DownloadTask, gate: HostGate) -> Result:
         opts = self.config.fetch
-        async with session.get(task.url, max_redirects=opts.max_redirects) as resp:
-            _check_status(resp, gate)
-            token = opt_out(resp.headers.getall("X-Robots-Tag", []), AGENT)
-            if token:
-                return CandidateSkip(task.key, Reason.OPT_OUT, f"X-Robots-Tag: {token}")
-            declared = _check_headers(resp, opts)
-            with Incoming(opts, bool(task.expected_sha1)) as sink:
-                async for chunk in resp.content.iter_chunked(CHUNK):
-                    sink.write(chunk)
-                sink.verify(task, declared)
-                gate.succeeded()
-                return await asyncio.to_thread(sink.commit, task, resp.content_type)
+        _check_status(resp, gate)
+        token = opt_out(resp.headers.getall("X-Robots-Tag", []), AGENT)
+        if token:
+            return CandidateSkip(task.key, Reason.OPT_OUT, f"X-Robots-Tag: {token}")
+        declared = _check_headers(resp, opts)
+        with Incoming(opts, bool(task.expected_sha1)) as sink:
+            async for chunk in resp.content.iter_chunked(CHUNK):
+                sink.write(chunk)
+                await gate.take_bytes(len(chunk))  # the host's byte rate, shared by its connections
+            sink.verify(task, declared)
+            gate.succeeded()
+            return await asyncio.to_thread(sink.commit, task, resp.content_type)
+
+
+def _redirect_target(resp: aiohttp.ClientResponse) -> URL | None:
+    """Where a redirect points (relative to the URL asked), or None for any other answer."""
+    location = resp.headers.get("Location")
+    if resp.status not in REDIRECTS or not location:
+        return None
+    try:
+        return resp.url.join(URL(location))
+    except ValueError:
+        raise Problem(one_line(f"invalid redirect Location {location[:80]!r}"), permanent=True) from None
 
 
 def _check_status(resp: aiohttp.ClientResponse, gate: HostGate) -> None:
@@ -188,10 +226,8 @@ def _check_headers(resp: aiohttp.ClientResponse, opts: FetchOptions) -> int | No
     return None if encoded else declared
 
 
-def _problem_of(exc: BaseException, opts: FetchOptions) -> Problem:
+def _problem_of(exc: BaseException) -> Problem:
     """What a client or socket error means for the next attempt (most specific first)."""
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return Problem(f"redirect loop (more than {opts.max_redirects} redirects)", permanent=True)
     if isinstance(exc, aiohttp.ClientPayloadError):
         return Problem("body cut short (the connection closed before the end)")
     if isinstance(exc, TimeoutError):

@@ -1,10 +1,13 @@
-"""Per-host politeness for the downloader: a concurrency cap and a token bucket per host.
+"""Per-host politeness for the downloader: a concurrency cap, a request bucket and a byte bucket.
 
 Defaults follow each service's published etiquette: upload.wikimedia.org at most 2 concurrent
-fetches; Flickr's static image hosts a few (image fetches are not API calls); any other host,
-review sites included, one connection and one request a second. A 429 or 503 pauses the host
-for its Retry-After (or a growing backoff when it gives none), so a refusing host is left alone
-instead of being hammered by the other workers.
+fetches and 25 Mbps (its robot policy: 5 requests a second of 3-4 MB originals alone would be
+~150 Mbps); Flickr's static image hosts a few (image fetches are not API calls); any other host,
+review sites included, one connection and one request a second. The byte rate is paid while the
+body streams (``HostGate.take_bytes``), by every connection to the host from one shared bucket,
+so more connections never mean more bandwidth. A 429 or 503 pauses the host for its Retry-After
+(or a growing backoff when it gives none), so a refusing host is left alone instead of being
+hammered by the other workers.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from dataclasses import dataclass
 
 from scrapers.retry import backoff_delay
 
+BYTES_PER_MEGABIT = 125_000
+BYTE_BURST = 0.1  # seconds of a host's byte rate an idle bucket may save up
+
 
 @dataclass(frozen=True, slots=True)
 class HostPolicy:
@@ -29,6 +35,12 @@ class HostPolicy:
     concurrency: int
     rate: float  # requests per second; math.inf for none
     burst: int = 1
+    mbps: float = math.inf  # megabits per second of bodies, all connections together; inf for none
+
+    @property
+    def byte_rate(self) -> float:
+        """Bytes per second (``mbps`` is in the unit hosts publish their limits in)."""
+        return self.mbps * BYTES_PER_MEGABIT
 
     def matches(self, host: str, port: int | None) -> bool:
         return fnmatch.fnmatch(host, self.pattern) or (
@@ -36,7 +48,7 @@ class HostPolicy:
 
 
 DEFAULT_POLICIES = (
-    HostPolicy("upload.wikimedia.org", concurrency=2, rate=5.0, burst=2),
+    HostPolicy("upload.wikimedia.org", concurrency=2, rate=5.0, burst=2, mbps=25.0),
     HostPolicy("*.staticflickr.com", concurrency=4, rate=10.0, burst=4),
     HostPolicy("*", concurrency=1, rate=1.0, burst=1),
 )
@@ -57,22 +69,39 @@ def share_policies(policies: Sequence[HostPolicy], downloaders: int) -> tuple[Ho
     if downloaders <= 1:
         return tuple(policies)
     return tuple(HostPolicy(p.pattern, max(1, p.concurrency // downloaders), p.rate / downloaders,
-                            max(1, p.burst // downloaders)) for p in policies)
+                            max(1, p.burst // downloaders), p.mbps / downloaders) for p in policies)
 
 
 def parse_host_limit(text: str) -> HostPolicy:
-    """``PATTERN=CONCURRENCY[:RATE]`` from the command line (RATE ``inf`` lifts the rate)."""
+    """``PATTERN=CONCURRENCY[:RATE[:MBPS]]`` from the command line.
+
+    RATE is requests a second (1 when left out), MBPS megabits a second of bodies (no limit when
+    left out); ``inf`` lifts either.
+    """
     pattern, sep, rest = text.partition("=")
-    conc, _, rate = rest.partition(":")
-    try:
-        policy = HostPolicy(pattern.strip(), int(conc), float(rate) if rate else 1.0,
-                            burst=max(1, int(conc)))
-    except ValueError:
-        policy = None
-    if not sep or not pattern.strip() or policy is None or policy.concurrency < 1 or policy.rate <= 0:
-        raise ValueError(f"bad host limit {text!r}: use PATTERN=CONCURRENCY[:RATE], "
-                         "e.g. upload.wikimedia.org=2:5")
+    parts = rest.split(":")
+    policy = None
+    if sep and pattern.strip() and len(parts) <= 3:
+        conc, rate, mbps = [*parts, "", ""][:3]
+        try:
+            policy = HostPolicy(pattern.strip(), int(conc), _positive(rate, 1.0),
+                                burst=max(1, int(conc)), mbps=_positive(mbps, math.inf))
+        except ValueError:
+            policy = None
+    if policy is None or policy.concurrency < 1:
+        raise ValueError(f"bad host limit {text!r}: use PATTERN=CONCURRENCY[:RATE[:MBPS]], "
+                         "e.g. upload.wikimedia.org=2:5:25")
     return policy
+
+
+def _positive(text: str, default: float) -> float:
+    """A rate from the command line: a positive number or ``inf`` (``default`` when empty)."""
+    if not text.strip():
+        return default
+    value = float(text)
+    if math.isnan(value) or value <= 0:
+        raise ValueError(text)
+    return value
 
 
 class HostGate:
@@ -86,6 +115,8 @@ class HostGate:
         self._stamp = clock()
         self._paused_until = 0.0
         self._refusals = 0
+        self._bytes = 0.0  # the byte bucket starts empty: even a host's first file keeps its rate
+        self._bytes_stamp = clock()
         self.active = 0
         self.peak = 0
 
@@ -114,6 +145,22 @@ class HostGate:
 
     def succeeded(self) -> None:
         self._refusals = 0
+
+    async def take_bytes(self, n: int) -> None:
+        """Pay for ``n`` bytes just received: sleep until the host's shared bucket is out of debt.
+
+        Not reading is what slows the sender (TCP flow control), so a connection that waits here
+        holds its share of the host's bandwidth down; a chunk larger than the bucket is simply
+        paid off over a longer sleep.
+        """
+        rate = self.policy.byte_rate
+        if math.isinf(rate):
+            return
+        now = self.clock()
+        self._bytes = min(rate * BYTE_BURST, self._bytes + (now - self._bytes_stamp) * rate) - n
+        self._bytes_stamp = now
+        if self._bytes < 0:
+            await asyncio.sleep(-self._bytes / rate)
 
     async def _take_token(self) -> None:
         while True:

@@ -21,6 +21,7 @@ from bs4 import BeautifulSoup
 from pipeline.records import Candidate
 from pipeline.registry import Camera, normalise
 from scrapers.base import Found, SourceError
+from scrapers.hosts import REVIEW_SITE_HOSTS
 from scrapers.http import PoliteClient
 from scrapers.robots import Robots
 
@@ -47,8 +48,9 @@ class Site:
         return replace(self, base=endpoint.rstrip("/"), hosts=(urlsplit(endpoint).netloc.lower(),))
 
 
-DPREVIEW = Site("dpreview", "https://www.dpreview.com", ("www.dpreview.com", "*.img-dpreview.com"))
-GSMARENA = Site("gsmarena", "https://www.gsmarena.com", ("www.gsmarena.com", "*.gsmarena.com"))
+# the hosts are the downloader's too (scrapers/hosts.py): a sample may redirect only among them
+DPREVIEW = Site("dpreview", "https://www.dpreview.com", REVIEW_SITE_HOSTS["dpreview"])
+GSMARENA = Site("gsmarena", "https://www.gsmarena.com", REVIEW_SITE_HOSTS["gsmarena"])
 SITES = {s.name: s for s in (DPREVIEW, GSMARENA)}
 
 

@@ -118,11 +118,11 @@ def test_metadata_naming_a_camera_needs_a_registry() -> None:
 
 
 @pytest.mark.parametrize("code", ["non_native_size", "not_jpeg", "unknown_camera", "excluded_model",
-                                  "edited_software", "opt_out"])
+                                  "edited_software", "opt_out", "off_source_host"])
 def test_skip_codes_are_the_stable_codes_catalogs_hold(code: str) -> None:
     """The codes skips wrote before ``SkipReason`` merged into ``Reason`` read back the same."""
     assert Reason(code).value == code
 
 
-def test_opt_out_was_added_last() -> None:
-    assert list(Reason)[-1] is Reason.OPT_OUT
+def test_new_reasons_were_added_at_the_end() -> None:
+    assert list(Reason)[-2:] == [Reason.OPT_OUT, Reason.OFF_SOURCE_HOST]

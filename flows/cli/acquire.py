@@ -62,9 +62,15 @@ def scrape(ctx: click.Context, source: str, cameras_: tuple[str, ...], limit: in
 @click.option("--limit", type=click.IntRange(min=1), help="Fetch at most this many candidates.")
 @click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True,
               help="Total concurrent downloads.")
-@click.option("--host-limit", "host_limits", multiple=True, metavar="PATTERN=N[:RATE]",
-              help="Per-host concurrency and requests/s for hosts matching PATTERN (repeatable); "
-                   "defaults: upload.wikimedia.org=2:5, *.staticflickr.com=4:10, others 1:1.")
+@click.option("--host-limit", "host_limits", multiple=True, metavar="PATTERN=N[:RATE[:MBPS]]",
+              help="Per-host concurrency, requests/s and megabits/s of bodies (shared by the host's "
+                   "connections; none when MBPS is left out) for hosts matching PATTERN (repeatable); "
+                   "defaults: upload.wikimedia.org=2:5:25, *.staticflickr.com=4:10, others 1:1.")
+@click.option("--follow-host", "follow_hosts", multiple=True, metavar="PATTERN",
+              help="Also follow redirects to hosts matching PATTERN (host or host:port glob; "
+                   "repeatable). Otherwise a redirect may lead only to the source's own image hosts "
+                   "(for a URL list: the URL's own host); anywhere else, or to a non-HTTP URL, the "
+                   "URL fails for good.")
 @click.option("--timeout", type=click.FloatRange(min=0.01), default=60.0, show_default=True,
               help="Seconds without data before a download is abandoned.")
 @click.option("--max-bytes", type=click.IntRange(min=1024), default=64 << 20, show_default=True,
@@ -76,11 +82,12 @@ def scrape(ctx: click.Context, source: str, cameras_: tuple[str, ...], limit: in
 @click.option("--wait-retries", type=click.FloatRange(min=0.0), default=10.0, show_default=True,
               help="Wait for retries due within this many seconds before finishing.")
 @click.option("--contact", envvar="CAMID_CONTACT", metavar="EMAIL|URL",
-              help="Contact for the User-Agent [env CAMID_CONTACT].")
+              help="Contact for the User-Agent (required for Wikimedia hosts: without one, a run "
+                   "with URLs due there stops before fetching) [env CAMID_CONTACT].")
 @click.pass_context
 def download(ctx: click.Context, limit: int | None, concurrency: int, host_limits: tuple[str, ...],
-             timeout: float, max_bytes: int, max_attempts: int, backoff: float, wait_retries: float,
-             contact: str | None) -> None:
+             follow_hosts: tuple[str, ...], timeout: float, max_bytes: int, max_attempts: int,
+             backoff: float, wait_retries: float, contact: str | None) -> None:
     """Fetch pending candidates into content-addressed storage."""
     from db import Catalog
     from flows.progress import progress_ticker
@@ -90,7 +97,7 @@ def download(ctx: click.Context, limit: int | None, concurrency: int, host_limit
     settings = settings_of(ctx)
     config = downloader_config(settings.data_dir, concurrency=concurrency, host_limits=host_limits,
                                contact=contact, timeout=timeout, max_bytes=max_bytes,
-                               max_attempts=max_attempts, backoff=backoff)
+                               max_attempts=max_attempts, backoff=backoff, follow_hosts=follow_hosts)
     with Catalog.open(settings.catalog_url) as catalog, progress_ticker() as tick:
         report = run_download(catalog, config, limit, tick, horizon=wait_retries)
     rate = report.bytes / max(report.seconds, 1e-9) / 1e6

@@ -5,7 +5,8 @@ or a crashed run only adds what is new) and keeps a scrape-run row with the API 
 ``download`` claims due candidates with a lease, feeds them to the downloader lazily, and writes
 every batch of results as it arrives. After ``kill -9``, the next run releases the dead
 process's leases and temporary files and simply goes on: files already stored are found again
-by their hash, so the final state equals that of an uninterrupted run.
+by their hash, so the final state equals that of an uninterrupted run. A run that would break a
+host's rules for every client (Wikimedia's hosts want a contact) stops before its first request.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from db import Catalog
 from flows.progress import Tick
 from flows.stages.workers import claimer_id, dead_local_claimers, process_alive
-from pipeline.errors import CamidError
+from pipeline.errors import CamidError, ConfigError
 from pipeline.records import (
     Candidate,
     CandidateKey,
@@ -35,6 +36,7 @@ from pipeline.registry import Camera
 from scrapers.base import Found, Skipped, Source
 from scrapers.download import Downloader, DownloaderConfig
 from scrapers.fetch import clean_incoming
+from scrapers.hosts import CONTACT_HOSTS, CONTACT_MISSING
 
 BATCH = 100
 
@@ -113,6 +115,7 @@ def download(catalog: Catalog, config: DownloaderConfig, limit: int | None = Non
     ``worker`` tells apart several downloaders inside one process (Dask tasks on one worker).
     """
     claimer = claimer_id(worker)
+    require_contact(catalog, config)
     recover(catalog, config)
     started = time.monotonic()
     feed = _Feed(catalog, claimer, limit, lease, horizon, batch=max(8, config.concurrency))
@@ -123,6 +126,16 @@ def download(catalog: Catalog, config: DownloaderConfig, limit: int | None = Non
     return DownloadReport(stored=counts["stored"], bytes=counts["bytes"], failed=counts["failed"],
                           gave_up=counts["gave_up"], skipped=counts["skipped"],
                           seconds=time.monotonic() - started, next_retry_at=catalog.next_retry_at())
+
+
+def require_contact(catalog: Catalog, config: DownloaderConfig) -> None:
+    """Stop before fetching when URLs due now are on hosts that want a contact and none was given:
+    one error the user fixes at once, rather than a failure recorded on each of those URLs."""
+    if config.hosts.contact:
+        return
+    due = catalog.due_on_hosts(datetime.now(UTC), CONTACT_HOSTS)
+    if due:
+        raise ConfigError(f"{CONTACT_MISSING} ({due} due URL(s) are on Wikimedia hosts)")
 
 
 def recover(catalog: Catalog, config: DownloaderConfig) -> None:

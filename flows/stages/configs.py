@@ -3,8 +3,8 @@
 Each door hands over only what its user chose; everything else comes from one place here (a
 resumed run's saved ``config.json``, then the records' own defaults), so ``camid train``, the
 ``train`` flow and ``camid demo`` cannot drift apart in what an unset option means. User mistakes
-(a malformed ``--host-limit``, ``--steps`` with ``--epochs``) fail here as one ``CamidError``,
-before anything heavy is imported or started.
+(a malformed ``--host-limit`` or ``--follow-host``, ``--steps`` with ``--epochs``) fail here as one
+``CamidError``, before anything heavy is imported or started.
 """
 
 from __future__ import annotations
@@ -32,15 +32,18 @@ def downloader_config(data_dir: Path, *, concurrency: int = 16, host_limits: Seq
                       contact: str | None = None, timeout: float | None = None,
                       max_bytes: int | None = None, max_attempts: int | None = None,
                       backoff: float | None = None, loopback_unlimited: bool = False,
-                      downloaders: int = 1, fsync: bool = True) -> DownloaderConfig:
+                      downloaders: int = 1, fsync: bool = True,
+                      follow_hosts: Sequence[str] = ()) -> DownloaderConfig:
     """The downloader's settings: the user's host limits over camid's polite defaults.
 
     ``downloaders`` processes sharing one set of host limits each get their share of them;
-    ``loopback_unlimited`` lifts the limits for 127.0.0.1 (test and demo servers only).
+    ``loopback_unlimited`` lifts the limits for 127.0.0.1 (test and demo servers only);
+    ``follow_hosts`` are more hosts redirects may lead to (``--follow-host``).
     """
     from scrapers.base import user_agent
     from scrapers.download import DownloaderConfig
     from scrapers.fetch import FetchOptions
+    from scrapers.hosts import HostRules
     from scrapers.limits import DEFAULT_POLICIES, HostPolicy, parse_host_limit, share_policies
 
     try:
@@ -53,7 +56,18 @@ def downloader_config(data_dir: Path, *, concurrency: int = 16, host_limits: Seq
     chosen: dict[str, Any] = {"max_bytes": max_bytes, "read_timeout": timeout, "max_attempts": max_attempts,
               "backoff_base": backoff}
     fetch = FetchOptions(data_dir, fsync=fsync, **{k: v for k, v in chosen.items() if v is not None})
-    return DownloaderConfig(fetch, concurrency, policies, user_agent(contact))
+    hosts = HostRules(follow=tuple(_host_pattern(h) for h in follow_hosts),
+                      contact=bool((contact or "").strip()))
+    return DownloaderConfig(fetch, concurrency, policies, user_agent(contact), hosts=hosts)
+
+
+def _host_pattern(text: str) -> str:
+    """A ``--follow-host`` glob: a host or ``host:port``, not a URL (which would match nothing)."""
+    pattern = text.strip().lower()
+    if not pattern or "/" in pattern or "=" in pattern:
+        raise CamidError(f"--follow-host {text!r}: give a host or host:port glob, "
+                         "e.g. images.example.org or 127.0.0.1:8080")
+    return pattern
 
 
 def train_config(manifest_dir: Path, data_dir: Path, given: Mapping[str, Any]) -> TrainConfig:

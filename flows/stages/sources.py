@@ -1,7 +1,9 @@
 """Sources by name: the one factory the CLI, the Prefect flows and the demo build sources with.
 
 Flickr's key and secret come from the environment only and are never echoed; Wikimedia refuses
-to be asked without a contact. Each source's packages are imported only when it is chosen.
+to be asked without a contact. What an API answers is screened by host (``scrapers.hosts``): a
+file URL off the source's image hosts (or the ``--endpoint``'s own) is skipped, never fetched.
+Each source's packages are imported only when it is chosen.
 """
 
 from __future__ import annotations
@@ -28,13 +30,17 @@ def make_source(source: str, catalog: Catalog, registry: Registry, *, endpoint: 
                 url_list: Path | None = None,
                 notice: Callable[[str], None] = print) -> Source:
     """The source object for ``camid scrape SOURCE``, the ``scrape`` flow and the demo."""
+    from scrapers.hosts import HostScreen, source_hosts
+
+    if source == "dir":  # the user's own files and URLs: any host they listed
+        return _dir(folder, url_list)
     if source == "flickr":
-        return _flickr(catalog, endpoint, licences, budget, notice)
-    if source == "wikimedia":
-        return _wikimedia(registry, endpoint, contact)
-    if source == "reviews":
-        return _reviews(endpoint, contact, sites)
-    return _dir(folder, url_list)
+        made = _flickr(catalog, endpoint, licences, budget, notice)
+    elif source == "wikimedia":
+        made = _wikimedia(registry, endpoint, contact)
+    else:
+        made = _reviews(endpoint, contact, sites)
+    return HostScreen(made, source_hosts(source, endpoint))
 
 
 def _flickr(catalog: Catalog, endpoint: str | None, licences: tuple[str, ...], budget: int,
