@@ -150,7 +150,9 @@ def test_token_bucket_spaces_requests(tmp_path: Path, catalog_url: str) -> None:
         t0 = time.monotonic()
         download(catalog, config(tmp_path, server.host, conc=4, rate=20.0))
         assert time.monotonic() - t0 >= 5 / 20 - 0.02
-        assert min(server.meter.gaps(server.host)) >= 1 / 20 - 0.01
+        # 50 ms asked; arrival at the server jitters by tens of ms on a loaded machine, while an
+        # unspaced client would send all four at once
+        assert min(server.meter.gaps(server.host)) >= 1 / 20 / 2
 
 
 def test_quick_retries_happen_within_one_run(tmp_path: Path, catalog_url: str) -> None:
