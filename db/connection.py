@@ -1,13 +1,20 @@
-"""Opening a catalog database from any SQLAlchemy URL, with the settings camid relies on."""
+"""Opening a catalog database from any SQLAlchemy URL, with the settings camid relies on.
+
+A damaged SQLite catalog may fail on any statement, not only on opening (a query that reaches
+a bad page), so every SQLite engine turns SQLite's "malformed" and "not a database" errors,
+wherever they happen, into one ``ConfigError`` line naming the file and what an integrity check
+finds first (``damaged_catalog``). The check opens the file read-only: nothing is written to it.
+"""
 
 from __future__ import annotations
 
+import sqlite3
 import zlib
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 
 from pipeline.errors import ConfigError
 
@@ -40,7 +47,43 @@ def make_engine(url: str) -> Engine:
         raise ConfigError(f"catalog URL {parsed.render_as_string(hide_password=True)}: {err}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "handle_error", _sqlite_damage)
     return engine
+
+
+def _sqlite_damage(context: ExceptionContext) -> None:
+    """Raise the one-line error of a damaged or foreign file in place of SQLAlchemy's."""
+    orig = context.original_exception
+    name = getattr(orig, "sqlite_errorname", "") if isinstance(orig, sqlite3.DatabaseError) else ""
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) and context.engine is not None:
+        url = context.engine.url
+        raise ConfigError(damaged_catalog(url.render_as_string(hide_password=True),
+                                          url.database or "", orig)) from None
+
+
+def damaged_catalog(shown: str, path: str, error: BaseException) -> str:
+    """What is wrong with the SQLite file at ``path`` (``shown`` is how the user named it)."""
+    if getattr(error, "sqlite_errorname", "") == "SQLITE_NOTADB":
+        return f"cannot open catalog {shown}: file is not a database"
+    return (f"catalog {shown} is damaged: {error}; integrity check: {first_finding(path)} (the "
+            f"file is left as it is: restore a backup, or try `sqlite3 {path} .recover`)")
+
+
+def first_finding(path: str) -> str:
+    """The first problem ``PRAGMA quick_check`` reports, read-only; its own failure if it fails."""
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error as err:
+        return f"cannot run ({err})"
+    try:
+        rows = conn.execute("PRAGMA quick_check(1)").fetchall()  # stop at the first problem
+    except sqlite3.Error as err:
+        return str(err)
+    finally:
+        conn.close()
+    lines = [line.strip() for row in rows for line in str(row[0]).splitlines()]
+    findings = [line for line in lines if line and not line.startswith("***")]
+    return findings[0][:200] if findings else "no problem found"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

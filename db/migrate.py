@@ -4,6 +4,10 @@ Opening a catalog happens on every command, including the light ones (``camid st
 common case, a catalog already at ``HEAD``, is answered with one query and without importing
 Alembic at all. A test keeps ``HEAD`` equal to the newest migration script. SQLAlchemy is
 imported inside the functions: ``db.stats_sqlite`` reads ``HEAD`` without it.
+
+A catalog at a revision this camid has no script for was written by a newer camid (or another
+branch): it is refused with one line before anything is written, never "upgraded" through
+Alembic's own error, and its data stay as they are.
 """
 
 from __future__ import annotations
@@ -54,17 +58,41 @@ def upgrade(engine: Engine) -> None:
     SQLite: the write lock, taken up front) and look again, so one of them migrates and the
     others find the schema at head.
     """
-    if current_revision(engine) == HEAD:
+    found = current_revision(engine)
+    if found == HEAD:
         return
+    refuse_unknown(engine, found)  # before the write lock: a newer catalog is not even locked
     from alembic import command
 
     from db.connection import one_writer_at_a_time
 
     with engine.begin() as conn:
         one_writer_at_a_time(conn, "migrations")
-        if _revision(conn) == HEAD:
+        found = _revision(conn)
+        if found == HEAD:
             return
+        refuse_unknown(engine, found)
         command.upgrade(alembic_config(conn), "head")
+
+
+def known_revisions() -> set[str]:
+    """Every revision the migration scripts define."""
+    from alembic.script import ScriptDirectory
+
+    return {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
+def refuse_unknown(engine: Engine, found: str | None) -> None:
+    """A ``ConfigError`` naming the catalog when its revision is none of this camid's scripts."""
+    if found is None or found in known_revisions():
+        return
+    from pipeline.errors import ConfigError
+
+    shown = engine.url.render_as_string(hide_password=True)
+    newer = found.isdigit() and HEAD.isdigit() and int(found) > int(HEAD)
+    what = "is newer than this camid" if newer else "is unknown to this camid"
+    raise ConfigError(f"cannot open catalog {shown}: revision {found} {what} (newest known: "
+                      f"{HEAD}); use the camid that wrote it, or a newer one")
 
 
 def _revision(conn: Connection) -> str | None:

@@ -94,7 +94,9 @@ def curate_flow(dataset: str = "default", val_per_class: Positive = 100, seed: i
     with Catalog.open(settings.catalog_url) as cat:
         report = curate(cat, settings.data_dir, registry, chosen)  # after a fan-out: what is left
         print(f"curate: {report}")
-        exported = export(cat, settings.data_dir, dataset, registry, seed, val_per_class, None)
+        # a scheduled curate refreshes its own dataset: replacing one camid made is its job
+        exported = export(cat, settings.data_dir, dataset, registry, seed, val_per_class, None,
+                          replace=True)
     _publish_stats(settings, "curate")
     publish_manifest(exported.directory)
     return str(exported.directory)

@@ -18,6 +18,7 @@ from pipeline.appsegments import edit_traces, exif_segment
 from pipeline.evidence import EncoderSignature
 from pipeline.exif import EXIF_PREFIX, ExifError, ExifLayout, read_exif
 from pipeline.facts_codec import READER_VERSION, facts_from_json, facts_hash, facts_to_json
+from pipeline.fileio import open_regular
 from pipeline.jpeg_segments import Buffer, JpegHeader, JpegStructureError, read_header
 from pipeline.jpeg_tables import (
     Frame,
@@ -43,7 +44,7 @@ from pipeline.signature import (
 def read_facts(path: str | os.PathLike[str]) -> ImageFacts:
     """Everything curation needs to know about ``path``; never raises for a bad file."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:  # a FIFO would block open(): refused with its kind
             size = os.fstat(fh.fileno()).st_size
             if size == 0:
                 return facts_from_bytes(b"")

@@ -2,10 +2,12 @@
 
 Any query returns at most its first 4,000 results, so the upload-date range is cut into windows
 of at most ``window_max`` results (a window over that is halved, again and again), and photos are
-deduplicated by id across windows and queries. Originals whose ``o_dims`` are not a native size
-of the queried camera, or that are not JPEGs, are ruled out here, before any download, by the
-verdict's own rules (``pipeline.prefilter``); photos
-without a downloadable original (no ``url_o``) are only counted.
+deduplicated by id across windows and queries. Originals whose size is not a native size of the
+queried camera, or that are not JPEGs, are ruled out here, before any download, by the verdict's
+own rules (``pipeline.prefilter``). The size comes with ``url_o`` (``width_o``/``height_o``) and,
+for any original, with ``o_dims`` (``o_width``/``o_height``): an original without ``url_o`` (its
+URL built from ``originalsecret``) is judged by the latter. Photos without a downloadable
+original at all are only counted.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def judge_photo(photo: dict[str, Any], camera: Camera, policy: Policy) -> Found 
     url = original_url(photo)
     if url is None or not url.startswith(("https://", "http://")) or not photo.get("id"):
         return None
-    width, height = _int(photo.get("width_o")), _int(photo.get("height_o"))
+    width, height = original_size(photo)
     candidate = Candidate(
         source="flickr", source_id=str(photo["id"]), url=url, camera=camera.id,
         page_url=f"https://www.flickr.com/photos/{photo.get('owner', '_')}/{photo['id']}",
@@ -91,10 +93,18 @@ def judge_photo(photo: dict[str, Any], camera: Camera, policy: Policy) -> Found 
 def metadata_facts(photo: dict[str, Any]) -> MetadataFacts:
     """What the search result says of the original: its format and ``o_dims`` (no EXIF at all)."""
     fmt = str(photo.get("originalformat") or "").strip().lower()
-    width, height = _int(photo.get("width_o")), _int(photo.get("height_o"))
-    return MetadataFacts(format=FORMATS.get(fmt, fmt) or None,
-                         width=width if width and width > 0 else None,
-                         height=height if height and height > 0 else None)
+    width, height = original_size(photo)
+    return MetadataFacts(format=FORMATS.get(fmt, fmt) or None, width=width, height=height)
+
+
+def original_size(photo: dict[str, Any]) -> tuple[int | None, int | None]:
+    """The original's pixel size: ``url_o``'s ``width_o``/``height_o``, else ``o_dims``'s
+    ``o_width``/``o_height`` (given whether or not ``url_o`` is); None where neither says."""
+    for w_key, h_key in (("width_o", "height_o"), ("o_width", "o_height")):
+        width, height = _int(photo.get(w_key)), _int(photo.get(h_key))
+        if width and height and width > 0 and height > 0:
+            return width, height
+    return None, None
 
 
 class FlickrSource:

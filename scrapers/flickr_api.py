@@ -7,25 +7,65 @@ nor retries; this wrapper retries transient failures (HTTP errors, ``stat: fail`
 service-unavailable code) and turns the rest into one-line ``SourceError``\\s with the key and
 secret redacted: a server (or a proxy) may echo them. A missing key or an impossible budget is
 the user's to fix: a ``ConfigError``, never retried.
+
+flickrapi logs every non-200 answer's body at ERROR level, through per-class child loggers
+(``flickrapi.auth.OAuthFlickrInterface``, ...) that a parent's ``disabled`` flag does not stop,
+and a server that echoes the request puts the key in that body; requests-oauthlib and oauthlib
+log the signed request itself at DEBUG. So those logger trees are cut off at their roots
+(``silence_flickrapi``), and nothing of an exception but its
+type, or a message with every form of the secrets redacted, leaves this module.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import ConfigError
 from scrapers.base import SourceError, one_line, redact
 from scrapers.retry import backoff_delay
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 HOUR = 3600.0
 # stat:fail codes that mean "try again later" (service unavailable, search unavailable, write failed)
 TRANSIENT_CODES = frozenset({0, 10, 105, 106, 201})
+# HTTP statuses a later attempt may get past; any other non-200 is the request's own fault
+TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+_STATUS = re.compile(r"Status code (\d{3}) received")
+# flickrapi logs answers at ERROR; the OAuth layers under it log the signed request at DEBUG
+SECRET_LOGGERS = ("flickrapi", "requests_oauthlib", "oauthlib")
+
+
+def silence_flickrapi() -> None:
+    """Keep every record of flickrapi's and its OAuth layers' loggers from any handler.
+
+    Records of a child logger propagate to its ancestors' handlers whatever the ancestors'
+    ``disabled`` flags say, so each tree's root gets a level above CRITICAL (children without
+    a level of their own inherit it), a handler that drops everything and no propagation
+    (records that get past a child's own level stop there).
+    """
+    for name in SECRET_LOGGERS:
+        root = logging.getLogger(name)
+        root.setLevel(logging.CRITICAL + 1)
+        root.propagate = False
+        if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
+            root.addHandler(logging.NullHandler())
+
+
+def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
+    """Each secret as a server might echo it: as is, percent-encoded, form-encoded."""
+    from urllib.parse import quote, quote_plus
+
+    forms = {form for s in secrets if s for form in (s, quote(s, safe=""), quote_plus(s))}
+    return tuple(sorted(forms, key=len, reverse=True))  # longest first: no half-redacted form
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +122,12 @@ class FlickrCaller:
                  notice: Callable[[str], None] | None = None) -> None:
         import flickrapi
 
-        # flickrapi logs whole error bodies; nothing of it may reach a terminal or a log file
-        logging.getLogger("flickrapi").disabled = True
+        silence_flickrapi()  # it logs whole error bodies: nothing of them may reach any output
         self._api = flickrapi.FlickrAPI(credentials.key, credentials.secret, format="parsed-json",
                                         store_token=False, cache=False, timeout=timeout)
         if endpoint:
             self._api.REST_URL = endpoint
-        self._secrets = (credentials.key, credentials.secret)
+        self._secrets = secret_forms((credentials.key, credentials.secret))
         self.budget, self.retries, self.backoff_base = budget, retries, backoff_base
         self.sleep, self.notice = sleep, notice
         self.calls = 0
@@ -105,12 +144,24 @@ class FlickrCaller:
                 return self._api.do_flickr_call(method, **params)
             except FlickrError as exc:
                 last = str(exc)
-                if exc.code is not None and exc.code not in TRANSIENT_CODES:
+                if not _may_pass_later(exc.code, last):
                     transient = False  # the API refused the request itself (e.g. 100: invalid key)
                     break
-            except (RequestException, ValueError) as exc:
+            except RequestException as exc:  # its text names the URL, which may carry a key
                 last = type(exc).__name__
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                # flickrapi reading an answer that is not Flickr's JSON (a proxy's page, a list)
+                last = f"unreadable answer ({type(exc).__name__})"
             if attempt < self.retries:
                 self.sleep(backoff_delay(attempt, self.backoff_base, 60.0, random.Random()))
         raise SourceError(one_line(redact(f"flickr {method} failed: {last}", self._secrets)),
                           retryable=transient)
+
+
+def _may_pass_later(code: int | None, message: str) -> bool:
+    """Whether a ``FlickrError`` is worth another attempt: a transient ``stat: fail`` code, or
+    an HTTP status a retry may get past (flickrapi gives no code for those, only its message)."""
+    if code is not None:
+        return code in TRANSIENT_CODES
+    status = _STATUS.search(message)
+    return status is None or int(status[1]) in TRANSIENT_STATUSES

@@ -5,13 +5,18 @@ host through the serial ``PoliteClient`` (>= 1 s by default). Links are followed
 emitted, only on hosts the site allows (its own and its image CDN; with ``--endpoint``, that
 server alone), so a gallery cannot send the crawler elsewhere. Galleries mix cameras and raw
 conversions: the candidate's camera is only the title that matched, the label comes from EXIF.
+
+A site that fails (its listing cannot be fetched, or its robots.txt cannot be read, which
+forbids everything) does not stop the other sites; at the end it is told through ``notice``,
+or, when every site failed, the scrape fails with each site's reason rather than ending as
+"0 found".
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -121,10 +126,12 @@ class ReviewsSource:
 
     name = "reviews"
 
-    def __init__(self, client: PoliteClient, sites: Sequence[Site] = (DPREVIEW, GSMARENA)) -> None:
-        self.client, self.sites = client, tuple(sites)
+    def __init__(self, client: PoliteClient, sites: Sequence[Site] = (DPREVIEW, GSMARENA),
+                 notice: Callable[[str], None] = print) -> None:
+        self.client, self.sites, self.notice = client, tuple(sites), notice
         self.robots = Robots(client)
         self.refused = 0  # links not followed: another host, or disallowed by robots.txt
+        self.failed: dict[str, SourceError] = {}  # site name -> why it failed
 
     @property
     def api_calls(self) -> int:
@@ -132,8 +139,26 @@ class ReviewsSource:
 
     def find(self, cameras: Sequence[Camera]) -> Iterator[Found]:
         for site in self.sites:
-            yield from (self._dpreview(site, cameras) if site.name == "dpreview"
-                        else self._html_reviews(site, cameras))
+            try:
+                yield from (self._dpreview(site, cameras) if site.name == "dpreview"
+                            else self._html_reviews(site, cameras))
+            except SourceError as exc:
+                self.failed[site.name] = exc
+        if self.sites and len(self.failed) == len(self.sites):
+            reasons = "; ".join(f"{name}: {exc}" for name, exc in self.failed.items())
+            raise SourceError(f"reviews: every site failed ({reasons})",
+                              retryable=all(e.retryable for e in self.failed.values()))
+        for name, error in self.failed.items():  # the others' candidates are kept: say what is not
+            self.notice(f"reviews: {name} failed, its galleries are left out: {error}")
+
+    def _listing(self, site: Site, url: str) -> Any:
+        """A site's first page; a robots.txt that could not be read fails the site (it forbids
+        everything, so nothing of the site could be asked)."""
+        listing = self._get(site, url)
+        failure = self.robots.failure(url) if listing is None else None
+        if failure is not None:
+            raise SourceError(f"its robots.txt could not be read ({failure})", retryable=True)
+        return listing
 
     def _get(self, site: Site, url: str, **params: str) -> Any:
         """A page of the site, or None when robots.txt or the host rules forbid it."""
@@ -143,7 +168,7 @@ class ReviewsSource:
         return self.client.get(url, params=params or None)
 
     def _dpreview(self, site: Site, cameras: Sequence[Camera]) -> Iterator[Found]:
-        listing = self._get(site, f"{site.base}/sample-galleries")
+        listing = self._listing(site, f"{site.base}/sample-galleries")
         if listing is None:
             return
         for gallery_id, title in dpreview_galleries(listing.text):
@@ -163,7 +188,7 @@ class ReviewsSource:
                 yield from self._candidate(site, f"dpreview:{gallery_id}:{image_id}", url, camera, page)
 
     def _html_reviews(self, site: Site, cameras: Sequence[Camera]) -> Iterator[Found]:
-        listing = self._get(site, f"{site.base}/reviews.php3")
+        listing = self._listing(site, f"{site.base}/reviews.php3")
         if listing is None:
             return
         for review_url, text in review_links(listing.text, listing.url):

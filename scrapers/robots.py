@@ -21,15 +21,20 @@ class Robots:
         self.client = client
         self.agent = agent
         self._rules: dict[str, RobotFileParser] = {}
+        self.failures: dict[str, str] = {}  # host -> why its robots.txt could not be read
 
     def allowed(self, url: str) -> bool:
         return self._for(url).can_fetch(self.agent, url)
+
+    def failure(self, url: str) -> str | None:
+        """Why the rules of ``url``'s host forbid everything because they could not be read."""
+        return self.failures.get(urlsplit(url).netloc)
 
     def _for(self, url: str) -> RobotFileParser:
         parts = urlsplit(url)
         host = parts.netloc
         if host not in self._rules:
-            self._rules[host] = self._fetch(f"{parts.scheme}://{host}/robots.txt")
+            self._rules[host] = self._fetch(host, f"{parts.scheme}://{host}/robots.txt")
             delay = self.delay(self._rules[host])
             if delay is not None:
                 self.client.set_interval(host, delay)
@@ -46,11 +51,12 @@ class Robots:
             delays.append(rate.seconds / rate.requests)
         return max(delays) if delays else None
 
-    def _fetch(self, robots_url: str) -> RobotFileParser:
+    def _fetch(self, host: str, robots_url: str) -> RobotFileParser:
         rules = RobotFileParser(robots_url)
         try:
             response = self.client.get(robots_url, accept=lambda r: 400 <= r.status_code < 500)
-        except SourceError:
+        except SourceError as exc:
+            self.failures[host] = str(exc)
             rules.parse(["User-agent: *", "Disallow: /"])  # unreachable robots.txt: ask nothing
             return rules
         if response.status_code >= 400:

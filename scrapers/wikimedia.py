@@ -1,7 +1,12 @@
 """Wikimedia Commons: the files of each camera's "Taken with ..." categories, with their metadata.
 
 One serial API request per 50 files (``generator=categorymembers`` + ``prop=imageinfo``),
-following the ``continue`` object until the answer has none, always with ``maxlag=5``: a lagged
+following the ``continue`` object until the answer has none, always with ``maxlag=5``. The
+categories' subcategories (``list=categorymembers&cmtype=subcat``, continued the same way) are
+walked breadth-first down to ``depth`` levels below each camera's own: Commons splits "Taken
+with" categories by lens, year or photographer. Each category is asked once and each file
+yielded once however many categories hold it, so a cycle in the category graph (they exist)
+ends the walk instead of looping. A lagged
 API answers ``{"error": {"code": "maxlag"}}`` with a Retry-After, and we wait that long. The
 file's own EXIF (``metadata``) pre-filters before download, by the verdict's own rules
 (``pipeline.prefilter``): a Make/Model of no registry camera, an edit in Software, a non-native
@@ -11,7 +16,8 @@ downloader verifies, and the licence and artist.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +34,11 @@ from scrapers.retry import parse_retry_after
 API = "https://commons.wikimedia.org/w/api.php"
 IIPROP = "url|size|sha1|mime|metadata|commonmetadata|extmetadata"
 MAXLAG_RETRIES = 5
+# One level below a camera's categories: the lens, year and photographer subdivisions of
+# "Taken with X" hold that camera's files; deeper levels add an API call per category for few
+# more files and drift into categories about the subjects, whose files the pre-filter's EXIF
+# check then rules out anyway. ``camid scrape wikimedia --depth N`` changes it.
+DEFAULT_DEPTH = 1
 # MIME types whose subtype is not the format's name in ``ImageFacts.format``
 MIME_FORMATS = {"image/jpg": "jpeg", "image/pjpeg": "jpeg", "image/svg+xml": "svg", "image/heic": "heif"}
 
@@ -38,6 +49,25 @@ def category_params(category: str, batch: int = 50) -> dict[str, str]:
     return {"action": "query", "generator": "categorymembers", "gcmtitle": title,
             "gcmtype": "file", "gcmlimit": str(batch), "prop": "imageinfo", "iiprop": IIPROP,
             "iimetadataversion": "latest", "format": "json", "formatversion": "2", "maxlag": "5"}
+
+
+def category_title(category: str) -> str:
+    """``Category:Name`` as MediaWiki spells it: underscores are spaces, the first letter capital."""
+    name = " ".join(category.removeprefix("Category:").replace("_", " ").split())
+    return f"Category:{name[:1].upper()}{name[1:]}"
+
+
+def subcategory_params(category: str, batch: int = 500) -> dict[str, str]:
+    """The query of one category's subcategories (500: the most a client without bot rights gets)."""
+    return {"action": "query", "list": "categorymembers", "cmtitle": category_title(category),
+            "cmtype": "subcat", "cmlimit": str(batch), "format": "json", "formatversion": "2",
+            "maxlag": "5"}
+
+
+def subcategories_of(doc: dict[str, Any]) -> list[str]:
+    """The titles of a ``list=categorymembers`` answer's members."""
+    members = (doc.get("query") or {}).get("categorymembers") or []
+    return [str(m["title"]) for m in members if isinstance(m, dict) and m.get("title")]
 
 
 def pages_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -101,12 +131,17 @@ class WikimediaSource:
     name = "wikimedia"
 
     def __init__(self, client: PoliteClient, registry: Registry, policy: Policy | None = None,
-                 endpoint: str | None = None, batch: int = 50) -> None:
-        """``policy`` is the curation policy the pre-filter applies (None: the default one)."""
+                 endpoint: str | None = None, batch: int = 50, depth: int = DEFAULT_DEPTH,
+                 subcategory_batch: int = 500) -> None:
+        """``policy`` is the curation policy the pre-filter applies (None: the default one);
+        ``depth`` how many levels of subcategories are walked (0: the categories alone)."""
         self.client, self.registry = client, registry
         self.policy = policy or load_policy()
-        self.endpoint, self.batch = endpoint or API, batch
+        self.endpoint, self.batch, self.depth = endpoint or API, batch, depth
+        self.subcategory_batch = subcategory_batch
         self.calls = 0
+        self._visited: set[str] = set()  # categories asked, for every camera: each asked once
+        self._seen: set[str] = set()  # files yielded
 
     @property
     def api_calls(self) -> int:
@@ -114,19 +149,48 @@ class WikimediaSource:
 
     def find(self, cameras: Sequence[Camera]) -> Iterator[Found]:
         for camera in cameras:
-            for category in camera.queries.commons_categories:
+            for category in self.categories(camera.queries.commons_categories):
                 for page in self.category_files(category):
+                    key = str(page.get("pageid") or page.get("title"))
+                    if key in self._seen:
+                        continue
+                    self._seen.add(key)
                     found = judge_file(page, camera, self.registry, self.policy)
                     if found is not None:
                         yield found
 
+    def categories(self, roots: Iterable[str]) -> Iterator[str]:
+        """``roots`` and their subcategories down to ``depth``, breadth-first, each once.
+
+        A category's subcategories are asked for after its files were taken (the caller reads
+        them before asking for the next category), so the first candidates come at once.
+        """
+        queue = deque((category_title(root), 0) for root in roots)
+        while queue:
+            category, level = queue.popleft()
+            if category in self._visited:
+                continue
+            self._visited.add(category)
+            yield category
+            if level < self.depth:
+                queue.extend((category_title(sub), level + 1) for sub in self.subcategories(category))
+
+    def subcategories(self, category: str) -> list[str]:
+        """Every subcategory of the category, following ``continue`` to the end."""
+        return [title for doc in self._continued(subcategory_params(category, self.subcategory_batch))
+                for title in subcategories_of(doc)]
+
     def category_files(self, category: str) -> Iterator[dict[str, Any]]:
         """Every file page of the category, following ``continue`` to the end."""
-        params = category_params(category, self.batch)
+        for doc in self._continued(category_params(category, self.batch)):
+            yield from pages_of(doc)
+
+    def _continued(self, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+        """The answers to a query and to each continuation of it, until one has no ``continue``."""
         cont: dict[str, Any] = {}
         while True:
             doc = self._query({**params, **cont})
-            yield from pages_of(doc)
+            yield doc
             cont = doc.get("continue") or {}
             if not cont:
                 return

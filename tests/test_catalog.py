@@ -82,6 +82,33 @@ def test_old_catalog_without_version_table_is_refused_clearly(tmp_path: Path) ->
         Catalog.open(f"sqlite:///{path}")
 
 
+def test_a_catalog_of_a_newer_camid_is_refused_and_left_alone(catalog_url: str) -> None:
+    with Catalog.open(catalog_url) as catalog:
+        catalog.add_candidates([cand(1), cand(2)])
+        with catalog.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+        shown = catalog.engine.url.render_as_string(hide_password=True)
+    with pytest.raises(ConfigError) as err:
+        Catalog.open(catalog_url)
+    assert str(err.value) == (f"cannot open catalog {shown}: revision 9999 is newer than this "
+                              f"camid (newest known: {HEAD}); use the camid that wrote it, or a "
+                              "newer one")
+    from db.connection import make_engine
+
+    engine = make_engine(catalog_url)
+    with engine.connect() as conn:  # nothing migrated, nothing lost
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "9999"
+        assert conn.exec_driver_sql("SELECT count(*) FROM candidates").scalar() == 2
+    engine.dispose()
+
+
+def test_an_unknown_revision_is_named_as_such(sqlite_url: str) -> None:
+    with Catalog.open(sqlite_url) as catalog, catalog.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'abc123'")
+    with pytest.raises(ConfigError, match=f"revision abc123 is unknown to this camid .newest known: {HEAD}"):
+        Catalog.open(sqlite_url)
+
+
 def test_inserts_are_idempotent(catalog_url: str) -> None:
     with Catalog.open(catalog_url) as catalog:
         assert catalog.add_candidates([cand(i) for i in range(10)]) == 10

@@ -176,10 +176,77 @@ def test_export_writes_a_leak_free_deterministic_dataset(world, tmp_path: Path) 
     assert "CC BY 2.0" in (report.directory / "ATTRIBUTION.md").read_text()
 
     first = {n: (report.directory / n).read_bytes() for n in ("train.csv", "val.csv", "manifest.json")}
-    export(catalog, data, "ds", registry, seed=3, per_class=3, fraction=None)
+    with pytest.raises(CamidError, match="already exists: pass --replace"):
+        export(catalog, data, "ds", registry, seed=3, per_class=3, fraction=None)
+    export(catalog, data, "ds", registry, seed=3, per_class=3, fraction=None, replace=True)
     assert first == {n: (report.directory / n).read_bytes() for n in first}
     other = export(catalog, data, "ds2", registry, seed=4, per_class=3, fraction=None)
     assert (other.directory / "val.csv").read_bytes() != first["val.csv"]
+
+
+def _three_accepted(world) -> list[str]:
+    registry, data, catalog, add = world
+    shas = [add(f"a{i}", jpeg("Acme", "A1", (64, 48), 300 + i), author=f"user{i}") for i in range(3)]
+    curate(catalog, data, registry, load_policy())
+    return sorted(shas)
+
+
+def test_export_checks_every_stored_file_before_writing(world) -> None:
+    registry, data, catalog, _add = world
+    shas = _three_accepted(world)
+    missing, altered = (data / content_relpath(sha) for sha in shas[1:])
+    kept = missing.read_bytes()
+    missing.unlink()
+    with pytest.raises(CamidError) as err:
+        export(catalog, data, "ds", registry, seed=0, per_class=1, fraction=None)
+    assert str(err.value) == (f"cannot export: stored file {missing} (image {shas[1][:16]}) is "
+                              "missing; nothing was written")
+    missing.write_bytes(kept)
+    content = bytearray(altered.read_bytes())
+    content[len(content) // 2] ^= 0xFF  # same size, other bytes: only the hash tells
+    altered.write_bytes(bytes(content))
+    with pytest.raises(CamidError, match=f"stored file {altered} .image {shas[2][:16]}. does not "
+                                         "match its SHA-256"):
+        export(catalog, data, "ds", registry, seed=0, per_class=1, fraction=None)
+    assert not (data / "datasets").exists()  # nothing was written
+
+
+def test_export_writes_only_into_a_dataset_camid_made(world) -> None:
+    registry, data, catalog, _add = world
+    _three_accepted(world)
+    mine = data / "datasets" / "mine"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("my own notes")
+    for replace in (False, True):
+        with pytest.raises(CamidError, match=r"was not made by `camid export`.*choose another"):
+            export(catalog, data, "mine", registry, seed=0, per_class=1, fraction=None,
+                   replace=replace)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    report = export(catalog, data, "ds", registry, seed=0, per_class=1, fraction=None)
+    assert (report.directory / ".camid-dataset").is_file()
+    (report.directory / ".camid-dataset").unlink()  # as an export before the marker left it
+    export(catalog, data, "ds", registry, seed=0, per_class=1, fraction=None, replace=True)
+    assert (report.directory / ".camid-dataset").is_file()
+
+
+def test_cli_export_refuses_to_replace_unless_asked(tmp_path: Path, sqlite_url: str) -> None:
+    from tests.fakes.cli import camid
+
+    (tmp_path / "cams.toml").write_text(REGISTRY)
+    registry, data = load_registry(tmp_path / "cams.toml"), tmp_path / "data"
+    with Catalog.open(sqlite_url) as catalog:
+        for i in range(3):
+            add_downloaded(catalog, data, tmp_path, f"a{i}", jpeg("Acme", "A1", (64, 48), 300 + i),
+                           f"user{i}", "Cam-A")
+        curate(catalog, data, registry, load_policy())
+    args = ("--catalog", sqlite_url, "--registry", str(tmp_path / "cams.toml"), "export", "ds",
+            "--val-per-class", "1")
+    first, again, replaced = (camid(*args, cwd=tmp_path), camid(*args, cwd=tmp_path),
+                              camid(*args, "--replace", cwd=tmp_path))
+    assert first.returncode == 0 and replaced.returncode == 0, first.stderr + replaced.stderr
+    assert again.returncode == 1 and again.stderr.splitlines() == [
+        f"camid: error: dataset {data / 'datasets' / 'ds'} already exists: pass --replace to "
+        "export it again, or choose another name"]
 
 
 def test_accepted_items_are_the_stored_values(world) -> None:

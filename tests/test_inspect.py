@@ -129,6 +129,22 @@ def test_table(files: dict[str, Path], tmp_path: Path) -> None:
     assert "96 / 96" in text
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_or_a_folder_is_unreadable_at_once_not_waited_on(files: dict[str, Path],
+                                                                tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)  # nobody ever writes to it: opening it to read would wait forever
+    out = subprocess.run([str(CAMID), "inspect", "--json", str(fifo), str(tmp_path),
+                          str(files["good.jpg"])], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    docs = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(d["error"], d["reasons"]) for d in docs[:2]] == [
+        ("cannot read file: not a regular file (a FIFO)", ["unreadable"]),
+        ("cannot read file: not a regular file (a directory)", ["unreadable"])]
+    assert docs[2]["accepted"] is True  # the files after it are judged as usual
+
+
 def test_no_files_is_a_usage_error(tmp_path: Path) -> None:
     out = camid("inspect", cwd=tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,20 @@ def test_non_native_originals_are_skipped_before_download(catalog_url: str) -> N
         assert catalog.get_candidate(CandidateKey("flickr", "2004")) is None  # licence filtered
 
 
+def test_o_dims_judge_originals_without_url_o(catalog_url: str) -> None:
+    items = [Photo("3001", T0, camera_jpeg(54), url_o=False),
+             Photo("3002", T0, camera_jpeg(55), width=1600, height=1200, url_o=False)]
+    fake = FakeFlickr(items, KEY)
+    with Loopback(fake.app()) as server, Catalog.open(catalog_url) as catalog:
+        fake.base = server.base
+        report = scrape(catalog, FlickrSource(caller(server)), [REGISTRY.get("iPhone-6")])
+        assert report.added == 1 and report.skipped == {"non_native_size": 1}
+        assert catalog.candidate_status(CandidateKey("flickr", "3002")) is CandidateStatus.SKIPPED
+        kept = catalog.get_candidate(CandidateKey("flickr", "3001"))
+    assert kept is not None and (kept.width, kept.height) == (3264, 2448)
+    assert kept.url == "https://live.staticflickr.com/65535/3001_def_o.jpg"  # from originalsecret
+
+
 def test_transient_failures_are_retried_and_counted(catalog_url: str) -> None:
     fake = FakeFlickr(photos(4), KEY, fail_next=[(105, "Service currently unavailable"),
                                                  (503, "busy")])
@@ -91,6 +107,42 @@ def test_stat_fail_is_one_line_without_the_key(catalog_url: str) -> None:
         assert "Invalid API Key" in str(err.value) and wrong not in str(err.value)
         assert fake.calls == 1  # code 100 is not retried
         assert not err.value.retryable  # nor by a Prefect task: only a new key helps
+
+
+def test_an_echoed_request_reaches_no_log_or_error(capsys: pytest.CaptureFixture[str],
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # as if the application logged everything
+    fake = FakeFlickr(photos(1), KEY, echo_status=500)
+    with Loopback(fake.app()) as server, pytest.raises(SourceError) as err:
+        caller(server).call("flickr.photos.search", text="iphone 6")
+    assert fake.calls == 4 and err.value.retryable  # a 5xx is retried, then may pass later
+    assert "Status code 500" in str(err.value)
+    seen = str(err.value) + caplog.text + "".join(capsys.readouterr())
+    assert KEY not in seen and SECRET not in seen
+
+
+@pytest.mark.parametrize("body", ['[1, 2]', '{"stat": "fail"}', '{"stat": "fail", "code": 1}'])
+def test_an_answer_flickrapi_cannot_read_is_a_source_error(body: str) -> None:
+    from aiohttp import web
+
+    async def odd(request: web.Request) -> web.Response:
+        return web.Response(text=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/services/rest/", odd)
+    with Loopback(app) as server, pytest.raises(SourceError, match="unreadable answer"):
+        caller(server).call("flickr.photos.search", text="x")
+
+
+def test_secrets_are_redacted_in_every_encoded_form() -> None:
+    odd = FlickrCredentials("key+with/odd=chars", SECRET)
+    fake = FakeFlickr(photos(1), KEY)  # a wrong key: the answer echoes it, form-encoded too
+    with Loopback(fake.app()) as server, pytest.raises(SourceError) as err:
+        FlickrCaller(odd, CallBudget(10), endpoint=server.url("/services/rest/"),
+                     sleep=lambda s: None).call("flickr.photos.search", text="x")
+    assert "Invalid API Key" in str(err.value)
+    for form in ("key+with/odd=chars", "key%2Bwith%2Fodd%3Dchars"):
+        assert form not in str(err.value)
 
 
 def test_a_missing_key_or_budget_is_the_users_to_fix() -> None:
@@ -128,6 +180,28 @@ def test_cli_scrape_download_stats_and_no_secret_anywhere(tmp_path: Path) -> Non
         blob = path.read_bytes()
         assert KEY.encode() not in blob and SECRET.encode() not in blob
     _accept_two_and_check_stats(tmp_path, fake.calls)
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_cli_keeps_the_key_out_of_every_output_when_the_server_echoes_it(tmp_path: Path,
+                                                                         status: int) -> None:
+    fake = FakeFlickr(photos(2), KEY, echo_status=status)
+    env = {"FLICKR_API_KEY": KEY, "FLICKR_API_SECRET": SECRET}
+    with Loopback(fake.app()) as server:
+        out = camid("scrape", "flickr", "--camera", "iPhone-6", "--endpoint",
+                    server.url(f"/services/rest/?api_key={KEY}"), cwd=tmp_path, env=env)
+    assert out.returncode == 1 and fake.calls == 1  # a 4xx is the request's fault: not retried
+    assert out.stderr.splitlines() == [f"camid: error: flickr flickr.photos.search failed: "
+                                       f"do_request: Status code {status} received"]
+    catalog = tmp_path / "data" / "catalog.db"
+    with sqlite3.connect(catalog) as conn:
+        recorded = [e for (e,) in conn.execute("SELECT error FROM scrape_runs")]
+    assert recorded == [f"flickr flickr.photos.search failed: do_request: Status code {status} "
+                        "received"]
+    for secret in (KEY, SECRET):
+        assert secret not in out.stdout + out.stderr
+        for path in catalog.parent.glob("catalog.db*"):
+            assert secret.encode() not in path.read_bytes()
 
 
 def _accept_two_and_check_stats(tmp_path: Path, calls: int) -> None:

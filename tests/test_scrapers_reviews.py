@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from db import Catalog
 from flows.stages.acquire import scrape
 from pipeline.registry_load import load_registry
-from scrapers.base import user_agent
+from scrapers.base import SourceError, user_agent
 from scrapers.http import Etiquette, PoliteClient
 from scrapers.reviews import DPREVIEW, GSMARENA, ReviewsSource
 from tests.fakes.cli import camid
@@ -63,13 +65,40 @@ def test_default_spacing_without_robots_rules() -> None:
     assert elapsed >= 0.3 * 3 and min(server.meter.gaps(server.host)[1:]) >= 0.29
 
 
-def test_a_failing_robots_txt_forbids_everything() -> None:
+def test_a_failing_robots_txt_forbids_everything_and_fails_the_site() -> None:
     fake = FakeReviews(site_images(), robots_status=503)
     with Loopback(fake.app()) as server:
         client = PoliteClient(user_agent(None), Etiquette(min_interval=0.0, retries=0))
         src = ReviewsSource(client, [DPREVIEW.at(server.base)])
-        assert list(src.find(CAMERAS)) == []
-        assert fake.pages == ["/robots.txt"]
+        with pytest.raises(SourceError) as err:
+            list(src.find(CAMERAS))
+        assert fake.pages == ["/robots.txt"]  # nothing else was asked
+    assert str(err.value) == ("reviews: every site failed (dpreview: its robots.txt could not be "
+                              f"read (GET {server.base}/robots.txt failed: HTTP 503))")
+    assert err.value.retryable  # a 503 may pass later
+
+
+def test_one_failing_site_leaves_the_others_and_is_told() -> None:
+    fake = FakeReviews(site_images(), crawl_delay=0.0, gone={"/reviews.php3"})
+    told: list[str] = []
+    with Loopback(fake.app()) as server:
+        client = PoliteClient(user_agent(None), Etiquette(min_interval=0.0))
+        src = ReviewsSource(client, [DPREVIEW.at(server.base), GSMARENA.at(server.base)],
+                            notice=told.append)
+        found = list(src.find(CAMERAS))
+    assert len(found) == 4  # dpreview's
+    assert told == [f"reviews: gsmarena failed, its galleries are left out: GET "
+                    f"{server.base}/reviews.php3 failed: HTTP 404"]
+
+
+def test_cli_fails_when_every_site_failed(tmp_path: Path) -> None:
+    fake = FakeReviews(site_images(), crawl_delay=0.0, gone={"/sample-galleries", "/reviews.php3"})
+    with Loopback(fake.app()) as server:
+        out = camid("scrape", "reviews", "--endpoint", server.base, cwd=tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert out.stderr.splitlines() == [
+        f"camid: error: reviews: every site failed (dpreview: GET {server.base}/sample-galleries "
+        f"failed: HTTP 404; gsmarena: GET {server.base}/reviews.php3 failed: HTTP 404)"]
 
 
 def test_cli_scrapes_one_site(tmp_path: Path) -> None:

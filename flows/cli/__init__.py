@@ -166,10 +166,15 @@ def curate(ctx: click.Context, policy: str | None) -> None:
 @click.option("--val-fraction", type=click.FloatRange(min=0.0, max=0.5, min_open=True), default=None,
               help="Validation share per class instead of a count.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--replace", is_flag=True,
+              help="Write NAME again if an earlier export made it (never a folder camid did not make).")
 @click.pass_context
 def export(ctx: click.Context, name: str, val_per_class: int | None, val_fraction: float | None,
-           seed: int) -> None:
-    """Write <data-dir>/datasets/NAME/: train/val CSVs, manifest.json, ATTRIBUTION.md."""
+           seed: int, replace: bool) -> None:
+    """Write <data-dir>/datasets/NAME/: train/val CSVs, manifest.json, ATTRIBUTION.md.
+
+    Every stored file is checked against its SHA-256 first; an existing NAME needs --replace.
+    """
     from db import Catalog
     from flows.stages.curate import export as run_export
 
@@ -180,7 +185,7 @@ def export(ctx: click.Context, name: str, val_per_class: int | None, val_fractio
     settings = settings_of(ctx)
     with Catalog.open(settings.catalog_url) as catalog:
         report = run_export(catalog, settings.data_dir, name, registry_of(ctx), seed, val_per_class,
-                            val_fraction)
+                            val_fraction, replace=replace)
     click.echo(f"wrote {report.directory}: {report.train} train, {report.val} validation images "
                f"({report.groups} uploader/duplicate groups, {report.clusters} near-duplicate clusters)")
     for split, counts in report.counts.items():
@@ -242,6 +247,21 @@ def _register_stage_commands() -> None:
 _register_stage_commands()
 
 
+def click_error_line(exc: click.ClickException) -> str:
+    """Click's message in camid's one-line form, with where to read more for a usage error.
+
+    Click's own form is the usage line, a hint and "Error: ..." on three lines; camid's
+    errors are one ``camid: error: ...`` line whoever raised them (the exit code stays click's:
+    2 for usage errors).
+    """
+    text = " ".join(exc.format_message().split())
+    if len(text) > 1 and text[0].isupper() and text[1].islower():  # "No such ..." but not "NAME"
+        text = text[0].lower() + text[1:]
+    text = text.removesuffix(".")
+    ctx = exc.ctx if isinstance(exc, click.UsageError) else None
+    return f"{text} ({ctx.command_path} --help)" if ctx is not None else text
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: click's parsing, with camid's one-line errors."""
     try:
@@ -250,8 +270,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("camid: aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `camid`: the help is the answer
         exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"camid: error: {click_error_line(exc)}", err=True)
         sys.exit(exc.exit_code)
     except CamidError as exc:
         click.echo(f"camid: error: {exc}", err=True)

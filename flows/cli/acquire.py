@@ -28,6 +28,9 @@ from pipeline.errors import CamidError
               help="flickr: API calls per hour.")
 @click.option("--contact", envvar="CAMID_CONTACT", metavar="EMAIL|URL",
               help="Contact for the User-Agent (required by Wikimedia) [env CAMID_CONTACT].")
+@click.option("--depth", type=click.IntRange(min=0), metavar="N",
+              help="wikimedia: levels of subcategories walked below each camera's categories "
+                   "[default: 1; 0: the categories alone].")
 @click.option("--site", "sites", multiple=True, type=click.Choice(REVIEW_SITES),
               help="reviews: which sites [default: all].")
 @click.option("--path", "folder", type=click.Path(file_okay=False, path_type=Path),
@@ -37,7 +40,8 @@ from pipeline.errors import CamidError
 @click.pass_context
 def scrape(ctx: click.Context, source: str, cameras_: tuple[str, ...], limit: int | None,
            endpoint: str | None, licences: tuple[str, ...], budget: int, contact: str | None,
-           sites: tuple[str, ...], folder: Path | None, url_list: Path | None) -> None:
+           depth: int | None, sites: tuple[str, ...], folder: Path | None,
+           url_list: Path | None) -> None:
     """Find candidate originals on a SOURCE and add them to the catalog."""
     from db import Catalog
     from flows.stages.acquire import scrape as run_scrape
@@ -51,7 +55,7 @@ def scrape(ctx: click.Context, source: str, cameras_: tuple[str, ...], limit: in
     with Catalog.open(settings.catalog_url) as catalog:
         made = make_source(source, catalog, registry, endpoint=endpoint, contact=contact,
                            licences=licences, budget=budget, sites=sites, folder=folder,
-                           url_list=url_list, notice=lambda m: click.echo(m, err=True))
+                           url_list=url_list, depth=depth, notice=lambda m: click.echo(m, err=True))
         report = run_scrape(catalog, made, cameras, limit)
     skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(report.skipped.items())) or "none"
     click.echo(f"{report.source}: {report.found} found, {report.added} new candidate(s); "

@@ -1,7 +1,8 @@
 """A loopback server speaking the Wikimedia Commons Action API shape, for the offline demo.
 
 It answers ``action=query&generator=categorymembers ... prop=imageinfo`` with the continuation
-protocol and serves the original files, so the demo runs camid's real Wikimedia scraper and
+protocol (and ``list=categorymembers``, the subcategories camid walks, with none: the demo's
+categories are flat) and serves the original files, so the demo runs camid's real Wikimedia scraper and
 downloader against it: nothing demo-specific happens on camid's side of the socket. Metadata is
 computed from each file's own header, as Commons extracts it on upload.
 """
@@ -82,6 +83,8 @@ class CommonsFake:
     async def _api(self, request: web.Request) -> web.Response:
         self.requests += 1
         q = request.query
+        if q.get("action") == "query" and q.get("list") == "categorymembers":  # no subcategories here
+            return web.json_response({"batchcomplete": True, "query": {"categorymembers": []}})
         if q.get("action") != "query" or q.get("generator") != "categorymembers":
             return web.json_response({"error": {"code": "badvalue", "info": "unsupported query"}})
         title = q.get("gcmtitle", "").removeprefix("Category:")

@@ -33,6 +33,7 @@ from pipeline.records import (
     ScrapeTally,
 )
 from pipeline.registry import Camera
+from pipeline.storage import prepare_storage
 from scrapers.base import Found, Skipped, Source
 from scrapers.download import Downloader, DownloaderConfig
 from scrapers.fetch import clean_incoming
@@ -114,6 +115,7 @@ def download(catalog: Catalog, config: DownloaderConfig, limit: int | None = Non
 
     ``worker`` tells apart several downloaders inside one process (Dask tasks on one worker).
     """
+    prepare_storage(config.fetch.data_dir)  # an unwritable images/ is one error, not N failures
     claimer = claimer_id(worker)
     require_contact(catalog, config)
     recover(catalog, config)

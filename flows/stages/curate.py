@@ -4,6 +4,10 @@ Thin composition over ``pipeline`` (facts, verdicts, dedup, splits, manifests) a
 catalog). Work is done in batches and committed batch by batch, so a killed ``camid curate``
 resumes where it stopped: files already read are not read again, verdicts already current are
 not recomputed.
+
+An export writes only into a dataset directory of its own making (``flows.stages.datasets``):
+a new one, or with ``replace`` one an earlier export made; and only once every stored file it
+lists is there with the content its SHA-256 names, so a dataset never lists a file that is gone.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import TypeVar
 
 from db import Catalog
 from flows.progress import Tick
+from flows.stages.datasets import check_stored, claim_dataset_dir, mark_dataset_dir
 from flows.stages.workers import claimer_id, dead_local_claimers
 from pipeline.batching import batched
 from pipeline.dedup import cluster_near_duplicates, perceptual_hash
@@ -175,10 +180,15 @@ def read_facts_claimed(catalog: Catalog, data_dir: Path, tick: Tick | None = Non
 
 
 def export(catalog: Catalog, data_dir: Path, name: str, registry: Registry, seed: int,
-           per_class: int | None, fraction: float | None) -> ExportReport:
-    """Write ``datasets/NAME/`` (train/val CSVs, manifest.json, ATTRIBUTION.md) from verdicts."""
+           per_class: int | None, fraction: float | None, replace: bool = False) -> ExportReport:
+    """Write ``datasets/NAME/`` (train/val CSVs, manifest.json, ATTRIBUTION.md) from verdicts.
+
+    An existing ``NAME`` is refused unless ``replace`` (and then only one camid made).
+    """
     if not name or os.sep in name or name.startswith(".") or (os.altsep and os.altsep in name):
         raise CamidError(f"invalid dataset name {name!r}: use a plain directory name")
+    directory = data_dir / "datasets" / name
+    claim_dataset_dir(directory, replace)
     items = [export_item(stored) for stored in catalog.accepted_items()]
     if not items:
         raise CamidError("no accepted images in the catalog: run `camid curate` first")
@@ -186,9 +196,10 @@ def export(catalog: Catalog, data_dir: Path, name: str, registry: Registry, seed
     registry_hashes = {r for _, r in catalog.accepted_verdict_hashes()}
     if registry_hashes != {registry.hash} or len(policy_hashes) != 1:
         raise CamidError("verdicts are out of date for this registry or policy: run `camid curate`")
+    check_stored(data_dir, items)
     clusters = cluster_near_duplicates([it.phash for it in items])
     split = split_items(items, clusters, seed, per_class=per_class, fraction=fraction)
-    directory = data_dir / "datasets" / name
+    mark_dataset_dir(directory)
     classes = tuple(c for c in registry.ids if any(it.label == c for it in items))
     train, val = (_rows(part, data_dir, directory) for part in (split.train, split.val))
     written = write_manifest(directory, name, classes, train, val, registry_hash=registry.hash,

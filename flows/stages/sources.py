@@ -27,19 +27,25 @@ REVIEW_SITES = ("dpreview", "gsmarena")
 def make_source(source: str, catalog: Catalog, registry: Registry, *, endpoint: str | None = None,
                 contact: str | None = None, licences: tuple[str, ...] = (), budget: int = 3600,
                 sites: tuple[str, ...] = (), folder: Path | None = None,
-                url_list: Path | None = None,
+                url_list: Path | None = None, depth: int | None = None,
                 notice: Callable[[str], None] = print) -> Source:
-    """The source object for ``camid scrape SOURCE``, the ``scrape`` flow and the demo."""
+    """The source object for ``camid scrape SOURCE``, the ``scrape`` flow and the demo.
+
+    ``depth`` is how many levels of Commons subcategories are walked (None: the source's
+    default); ``notice`` hears what a source leaves out or waits for, as it happens. Every source
+    but ``dir`` (the user's own files and URLs) answers through a screen that skips image URLs
+    off the source's own hosts.
+    """
     from scrapers.hosts import HostScreen, source_hosts
 
-    if source == "dir":  # the user's own files and URLs: any host they listed
-        return _dir(folder, url_list)
+    if source == "dir":
+        return _dir(folder, url_list, notice)
     if source == "flickr":
         made = _flickr(catalog, endpoint, licences, budget, notice)
     elif source == "wikimedia":
-        made = _wikimedia(registry, endpoint, contact)
+        made = _wikimedia(registry, endpoint, contact, depth)
     else:
-        made = _reviews(endpoint, contact, sites)
+        made = _reviews(endpoint, contact, sites, notice)
     return HostScreen(made, source_hosts(source, endpoint))
 
 
@@ -60,20 +66,23 @@ def _flickr(catalog: Catalog, endpoint: str | None, licences: tuple[str, ...], b
     return FlickrSource(caller, FlickrOptions(licences=chosen or DEFAULT_LICENCES))
 
 
-def _wikimedia(registry: Registry, endpoint: str | None, contact: str | None) -> Source:
+def _wikimedia(registry: Registry, endpoint: str | None, contact: str | None,
+               depth: int | None) -> Source:
     from pipeline.policy import load_policy
     from scrapers.base import user_agent
     from scrapers.http import Etiquette, PoliteClient
-    from scrapers.wikimedia import WikimediaSource
+    from scrapers.wikimedia import DEFAULT_DEPTH, WikimediaSource
 
     if not contact:
         raise CamidError("Wikimedia asks every client for a contact: pass --contact EMAIL|URL "
                          "or set CAMID_CONTACT")
     client = PoliteClient(user_agent(contact), Etiquette(min_interval=0.0))  # serial calls
-    return WikimediaSource(client, registry, load_policy(), endpoint=endpoint)
+    return WikimediaSource(client, registry, load_policy(), endpoint=endpoint,
+                           depth=DEFAULT_DEPTH if depth is None else depth)
 
 
-def _reviews(endpoint: str | None, contact: str | None, sites: tuple[str, ...]) -> Source:
+def _reviews(endpoint: str | None, contact: str | None, sites: tuple[str, ...],
+             notice: Callable[[str], None]) -> Source:
     from scrapers.base import user_agent
     from scrapers.http import PoliteClient
     from scrapers.reviews import SITES, ReviewsSource
@@ -81,10 +90,10 @@ def _reviews(endpoint: str | None, contact: str | None, sites: tuple[str, ...]) 
     chosen = [SITES[name] for name in (sites or REVIEW_SITES)]
     if endpoint:
         chosen = [site.at(endpoint) for site in chosen]
-    return ReviewsSource(PoliteClient(user_agent(contact)), chosen)
+    return ReviewsSource(PoliteClient(user_agent(contact)), chosen, notice=notice)
 
 
-def _dir(folder: Path | None, url_list: Path | None) -> Source:
+def _dir(folder: Path | None, url_list: Path | None, notice: Callable[[str], None]) -> Source:
     from scrapers.folder import DirSource
 
-    return DirSource(folder, url_list)
+    return DirSource(folder, url_list, notice=notice)

@@ -4,7 +4,9 @@ Answers ``generator=categorymembers`` + ``prop=imageinfo`` in formatversion 2 wi
 ``continue`` protocol (``gcmcontinue``), the file's EXIF as ``metadata``, ``extmetadata`` with
 licence and an HTML artist, SHA-1 and size. It refuses browser-like or contact-less User-Agents
 (403) and answers ``maxlag`` errors (HTTP 200 with Retry-After) for the first ``lagged`` calls.
-Files are served at ``/upload/<pageid>.jpg``.
+``list=categorymembers&cmtype=subcat`` lists a category's ``subcats`` (``cmcontinue``, pages of
+``cmlimit``), so a test can build a category graph, cycles included. Files are served at
+``/upload/<pageid>.jpg``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class FakeCommons:
     base: str = ""
     calls: int = 0
     params_seen: list[dict[str, str]] = field(default_factory=list)
+    subcats: dict[str, list[str]] = field(default_factory=dict)  # category -> its subcategories
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -59,7 +62,21 @@ class FakeCommons:
             return web.json_response(
                 {"error": {"code": "maxlag", "info": "Waiting for a database server: 7 seconds lagged"}},
                 headers={"Retry-After": self.retry_after})
+        if params.get("list") == "categorymembers":
+            return web.json_response(self.subcategories(params))
         return web.json_response(self.query(params))
+
+    def subcategories(self, params: dict[str, str]) -> dict:
+        assert params.get("cmtype") == "subcat", params  # no other member type is listed here
+        members = self.subcats.get(params["cmtitle"].removeprefix("Category:"), [])
+        start = int(params.get("cmcontinue", "subcat|0").split("|")[-1])
+        batch = int(params.get("cmlimit", "10"))
+        rows = [{"pageid": 9000 + i, "ns": 14, "title": f"Category:{name}"}
+                for i, name in enumerate(members[start:start + batch], start)]
+        doc: dict = {"batchcomplete": True, "query": {"categorymembers": rows}}
+        if start + batch < len(members):
+            doc["continue"] = {"cmcontinue": f"subcat|{start + batch}", "continue": "-||"}
+        return doc
 
     def query(self, params: dict[str, str]) -> dict:
         category = params["gcmtitle"].removeprefix("Category:")

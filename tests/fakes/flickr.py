@@ -4,8 +4,11 @@
 ``format=json&nojsoncallback=1``): text/tags and licence filters, inclusive upload-date windows,
 ``sort=date-posted-asc``, pages, a result cap past which pages repeat (Flickr's 4,000), numbers
 sometimes as strings. A wrong key gets ``{"stat": "fail", "code": 100}`` with the key echoed
-back (to prove camid redacts it); ``fail_next`` scripts transient failures. Originals are served
-at ``/photos/<id>_o.jpg``.
+back (to prove camid redacts it); ``fail_next`` scripts transient failures; ``echo_status``
+answers every call with that status and the whole request echoed in the body (query string,
+headers, form), as some proxies and error pages do. Originals are served at
+``/photos/<id>_o.jpg``; a photo with ``url_o=False`` has an original that may be fetched but
+no ``url_o`` in the answer (its size then comes only as ``o_width``/``o_height``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class Photo:
     ownername: str = "Alice"
     fmt: str = "jpg"
     downloadable: bool = True
+    url_o: bool = True
 
 
 @dataclass
@@ -40,6 +44,7 @@ class FakeFlickr:
     key: str
     cap: int = 4000
     fail_next: list[tuple[int, str]] = field(default_factory=list)
+    echo_status: int | None = None
     base: str = ""
     calls: int = 0
     windows: list[tuple[int, int]] = field(default_factory=list)
@@ -53,7 +58,12 @@ class FakeFlickr:
     async def rest(self, request: web.Request) -> web.Response:
         self.calls += 1
         params = dict(request.query)
-        params.update({k: str(v) for k, v in (await request.post()).items()})
+        form = await request.post()
+        params.update({k: str(v) for k, v in form.items()})
+        if self.echo_status is not None:
+            echoed = [request.path_qs, *(f"{k}: {v}" for k, v in request.headers.items()),
+                      *(f"{k}={v}" for k, v in form.items())]
+            return web.Response(status=self.echo_status, text="&".join(echoed))
         consumer = re.search(r'oauth_consumer_key="([^"]*)"', request.headers.get("Authorization", ""))
         if consumer is None or consumer[1] != self.key:
             given = consumer[1] if consumer else ""
@@ -90,9 +100,11 @@ class FakeFlickr:
         row = {"id": p.id, "owner": p.owner, "secret": "abc", "server": "65535", "farm": 66,
                "title": "photo", "license": p.license, "datetaken": "2015-06-01 12:00:00",
                "ownername": p.ownername, "originalformat": p.fmt}
-        if p.downloadable:
-            row.update(originalsecret="def", url_o=f"{self.base}/photos/{p.id}_o.{p.fmt}",
-                       width_o=str(p.width), height_o=p.height)
+        if p.downloadable:  # o_dims: o_width/o_height; url_o: url_o with width_o/height_o
+            row.update(originalsecret="def", o_width=str(p.width), o_height=p.height)
+            if p.url_o:
+                row.update(url_o=f"{self.base}/photos/{p.id}_o.{p.fmt}", width_o=str(p.width),
+                           height_o=p.height)
         return row
 
     async def original(self, request: web.Request) -> web.StreamResponse:

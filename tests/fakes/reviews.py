@@ -6,7 +6,7 @@ GSMArena-style: ``/reviews.php3`` linking ``<slug>-review-<id>.php``, review pag
 other pages (``...p<N>.php``), thumbnails with a size token and links to full-size samples.
 Links to another host and to a robots-disallowed path are planted to prove camid does not follow
 them. Like DPReview, the site answers 429 to a client that comes back sooner than its
-Crawl-delay: a polite client never sees one.
+Crawl-delay: a polite client never sees one. Paths in ``gone`` answer 404 (a site that moved).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class FakeReviews:
     last: float = 0.0
     too_soon: int = 0
     pages: list[str] = field(default_factory=list)
+    gone: set[str] = field(default_factory=set)
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self.polite_only])
@@ -73,6 +74,8 @@ class FakeReviews:
         if hurried:
             self.too_soon += 1
             return web.Response(status=429, headers={"Retry-After": "1"})
+        if request.path in self.gone:
+            return web.Response(status=404, text="moved")
         return await handler(request)
 
     async def robots(self, request: web.Request) -> web.Response:
