@@ -34,12 +34,13 @@ def reviews(server: Loopback, min_interval: float = 1.0) -> ReviewsSource:
 
 
 def test_both_gallery_shapes_politely_and_only_where_allowed(catalog_url: str) -> None:
-    fake = FakeReviews(site_images(), crawl_delay=0.05)
+    # 0.2 s: long enough that a loaded machine's arrival jitter (tens of ms) cannot look hurried
+    fake = FakeReviews(site_images(), crawl_delay=0.2)
     with Loopback(fake.app()) as server, Catalog.open(catalog_url) as catalog:
-        src = reviews(server)  # 1 s by default, but robots.txt asks for 0.05 s: that wins
+        src = reviews(server)  # 1 s by default, but robots.txt asks for 0.2 s: that wins
         report = scrape(catalog, src, CAMERAS)
         gaps = server.meter.gaps(server.host)
-    assert fake.too_soon == 0 and min(gaps) >= 0.025  # 0.05 s asked; server-side arrival jitters
+    assert fake.too_soon == 0 and min(gaps) >= 0.1  # 0.2 s asked; half of it, as the fake judges
     assert report.added == 6
     with Catalog.open(catalog_url) as catalog, catalog.engine.connect() as conn:
         rows = dict(conn.exec_driver_sql("SELECT url, camera FROM candidates").all())
