@@ -4,7 +4,9 @@ Defaults follow each service's published etiquette: upload.wikimedia.org at most
 fetches; Flickr's static image hosts a few (image fetches are not API calls); any other host,
 review sites included, one connection and one request a second. A 429 or 503 pauses the host
 for its Retry-After (or a growing backoff when it gives none), so a refusing host is left alone
-instead of being hammered by the other workers.
+instead of being hammered by the other workers. A caller that will not wait that long passes
+``slot(max_pause=...)``: a longer pause raises ``HostPaused`` instead of sleeping it out, so the
+task can be handed back with its time.
 """
 
 from __future__ import annotations
@@ -75,6 +77,14 @@ def parse_host_limit(text: str) -> HostPolicy:
     return policy
 
 
+class HostPaused(Exception):
+    """The host asked for a longer pause than the caller waits: ``seconds`` until it ends."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the host asked to wait {seconds:.0f} s")
+        self.seconds = seconds
+
+
 class HostGate:
     """One host's semaphore, token bucket and pause; ``slot()`` waits for all three."""
 
@@ -90,9 +100,9 @@ class HostGate:
         self.peak = 0
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self, max_pause: float = math.inf) -> AsyncIterator[None]:
         async with self._sem:
-            await self._take_token()
+            await self._take_token(max_pause)
             self.active += 1
             self.peak = max(self.peak, self.active)
             try:
@@ -105,8 +115,12 @@ class HostGate:
         self._refusals += 1
         pause = retry_after if retry_after is not None else backoff_delay(
             self._refusals, 1.0, 300.0, random.Random())
-        self._paused_until = max(self._paused_until, self.clock() + pause)
+        self.hold(pause)
         return pause
+
+    def hold(self, seconds: float) -> None:
+        """Pause the host for ``seconds`` from now (or keep a longer pause it already has)."""
+        self._paused_until = max(self._paused_until, self.clock() + seconds)
 
     def paused_for(self) -> float:
         """Seconds until the host may be asked again (0 when it is not paused)."""
@@ -115,10 +129,12 @@ class HostGate:
     def succeeded(self) -> None:
         self._refusals = 0
 
-    async def _take_token(self) -> None:
+    async def _take_token(self, max_pause: float) -> None:
         while True:
             now = self.clock()
             if now < self._paused_until:
+                if self._paused_until - now > max_pause:
+                    raise HostPaused(self._paused_until - now)
                 await asyncio.sleep(self._paused_until - now)
                 continue
             if math.isinf(self.policy.rate):
