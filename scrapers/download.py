@@ -209,6 +209,8 @@ class Downloader:
         kept = self.partials.peek(task) if self.partials.has(task) else None
         ask = range_headers(kept.size, kept.validator) if kept else {}
         async with session.get(task.url, max_redirects=opts.max_redirects, headers=ask) as resp:
+            if resp.status == 416 and kept is not None:  # the kept bytes do not fit the file now
+                self.partials.discard(task)
             _check_status(resp, gate)
             token = opt_out(resp.headers.getall("X-Robots-Tag", []), AGENT)
             if token:
@@ -257,7 +259,7 @@ def _check_status(resp: aiohttp.ClientResponse, gate: HostGate) -> None:
         wish = parse_retry_after(resp.headers.get("Retry-After"), datetime.now(UTC))
         gate.refused(wish)  # the host pauses; the URL waits its Retry-After, or its own backoff
         raise Problem(reason, retry_after=wish, code=FailureReason.REFUSED)
-    if resp.status == 416:  # the kept bytes do not fit the file any more: the next try starts over
+    if resp.status == 416:  # the kept bytes were dropped: the next attempt starts over
         raise Problem(f"{reason} (the range asked for)", code=FailureReason.CUT_SHORT)
     raise Problem(reason, permanent=400 <= resp.status < 500 and resp.status not in (408, 425),
                   code=FailureReason.HTTP_ERROR)

@@ -88,8 +88,10 @@ def test_a_long_retry_after_ends_the_run_and_the_next_run_leaves_the_host_alone(
 
 def test_a_pause_that_begins_while_a_task_waits_for_its_turn_hands_it_back(tmp_path: Path,
                                                                            catalog_url: str) -> None:
+    """30 s is longer than the horizon (1 s), if shorter than the downloader's own default limit:
+    the horizon bounds the wait, and the pause is kept for whoever comes next."""
     files = {f"f{i}": camera_jpeg(720 + i) for i in range(6)}
-    host = RateLimitedHost(files, pause=600, first_latency=0.3)
+    host = RateLimitedHost(files, pause=30, first_latency=0.3)
     with Loopback(host.app()) as server, Catalog.open(catalog_url) as catalog:
         catalog.add_candidates([Candidate("dir", n, server.url(f"/img/{n}")) for n in files])
         t0 = time.monotonic()
@@ -149,6 +151,20 @@ def test_a_whole_answer_to_a_range_starts_over_cleanly(tmp_path: Path, catalog_u
     assert state[0] == "downloaded"
     assert host.requests[1] == ("a", "bytes=100000-", len(body))  # asked for the rest, got the whole
     assert stored_files(tmp_path) == {_sha(body): body}
+    assert_storage_is_clean(tmp_path)
+
+
+def test_a_range_the_server_cannot_satisfy_drops_the_kept_bytes(tmp_path: Path, catalog_url: str) -> None:
+    host = FileHost({"a": BIG}, {"a": ["cut:100000", "416"]})
+    with Loopback(host.app()) as server, Catalog.open(catalog_url) as catalog:
+        catalog.add_candidates([Candidate("dir", "a", server.url("/img/a"))])
+        cfg = config(tmp_path, server.host, max_bytes=1 << 20)
+        for _ in range(3):
+            download(catalog, cfg, horizon=0.0)
+            make_due(catalog)
+        state = rows(catalog)["a"]
+    assert state[0] == "downloaded" and host.requests[-1] == ("a", None, len(BIG))
+    assert stored_files(tmp_path) == {_sha(BIG): BIG}
     assert_storage_is_clean(tmp_path)
 
 
@@ -359,3 +375,60 @@ def test_requeue_touches_only_what_gave_up(catalog_url: str) -> None:
         assert catalog.requeue_failed() == 1
         state = rows(catalog)
     assert state["a"][0] == "pending" and state["a"][3] == 0 and state["b"][0] == "failed"
+
+
+# ---- the range rules, one by one ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("headers", "validator"), [
+    ({"ETag": '"abc"'}, '"abc"'),
+    ({"ETag": 'W/"abc"', "Last-Modified": "Tue, 01 Dec 2026 10:00:00 GMT"},
+     "Tue, 01 Dec 2026 10:00:00 GMT"),  # a weak tag may not go in If-Range
+    ({"ETag": 'W/"abc"'}, None),
+    ({"ETag": '"abc"', "Accept-Ranges": "none"}, None),
+    ({"ETag": '"abc"', "Content-Encoding": "gzip"}, None),
+    ({}, None),
+])
+def test_which_answers_may_be_resumed(headers: dict[str, str], validator: str | None) -> None:
+    from scrapers.resume import resume_validator
+
+    assert resume_validator(headers) == validator
+
+
+@pytest.mark.parametrize(("status", "content_range", "declared", "kept", "expected"), [
+    (200, None, 500, 0, 500),
+    (206, "bytes 100-499/500", 400, 100, 500),
+    (206, "bytes 100-499/500", None, 100, 500),
+    (206, "bytes 0-499/500", 500, 100, None),  # does not continue the kept bytes
+    (206, "bytes 100-499/*", 400, 100, None),  # no total: the whole cannot be checked
+    (206, "bytes 100-499/500", 300, 100, None),  # its length disagrees with its range
+    (206, "bytes 100-499/500", 400, 0, None),  # a range nobody asked for
+    (206, "junk", 400, 100, None),
+])
+def test_what_a_ranged_answer_must_say(status: int, content_range: str | None, declared: int | None,
+                                       kept: int, expected: int | None) -> None:
+    from scrapers.resume import whole_length
+
+    headers = {"Content-Range": content_range} if content_range else {}
+    if expected is None:
+        with pytest.raises(Problem, match="does not continue"):
+            whole_length(status, headers, kept, declared)
+    else:
+        assert whole_length(status, headers, kept, declared) == expected
+
+
+def test_a_gate_never_sleeps_out_a_pause_longer_than_its_caller_waits() -> None:
+    import asyncio
+
+    from scrapers.limits import HostGate, HostPaused, HostPolicy
+
+    async def scenario() -> float:
+        gate = HostGate(HostPolicy("*", 1, float("inf")))
+        gate.hold(3600)
+        with pytest.raises(HostPaused) as paused:
+            async with gate.slot(max_pause=1.0):
+                pass
+        return paused.value.seconds
+
+    t0 = time.monotonic()
+    assert asyncio.run(scenario()) == pytest.approx(3600, abs=1) and time.monotonic() - t0 < 1

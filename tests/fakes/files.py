@@ -11,7 +11,8 @@ body, then the connection closes), ``slow:<seconds>`` (half the body, then a pau
 ``wrongtype`` (image/png), ``loop`` (a redirect to itself), ``big`` (declares a huge
 Content-Length), ``big-chunked`` (endless chunked body, no length), ``noai`` (X-Robots-Tag),
 ``no-eoi`` (the file without its end marker, with a matching Content-Length), ``cut:<bytes>``
-(full Content-Length, that many bytes, then the connection closes).
+(full Content-Length, that many bytes, then the connection closes), ``416`` (range not
+satisfiable).
 
 Like most real servers, it names an ETag and serves byte ranges (``Range``, honouring
 ``If-Range``) unless ``ranges=False``. ``requests`` logs every request as (name, Range header,
@@ -88,6 +89,8 @@ class FileHost:
             return web.Response(status=status, headers=headers, text="slow down")
         if kind == "404":
             raise web.HTTPNotFound()
+        if kind == "416":
+            raise web.HTTPRequestRangeNotSatisfiable()
         if kind == "reset":
             assert request.transport is not None
             request.transport.close()
