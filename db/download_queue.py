@@ -5,8 +5,9 @@ downloaders never fetch the same URL and a crashed one's rows come back: when th
 at once when the caller knows the claimer's process is gone (``release_claims``). Results are
 written as they arrive: a success through ``record_downloads`` (the file stored once per
 content, its candidate linked to it), a failure with its next attempt time (none for a permanent
-one), a skip with its reason. ``DownloadQueue`` is the part of ``db.catalog.Catalog`` that owns
-all of this.
+one), its code and how many attempts in a row ended with that code (for caps per reason), a skip
+with its reason. ``requeue_failed`` gives given-up candidates fresh attempts (``camid download
+--retry-failed``). ``DownloadQueue`` is the part of ``db.catalog.Catalog`` that owns all of this.
 
 SQLite serialises writers (the engine sets a busy timeout), so a claim is one ``UPDATE ...
 RETURNING`` over a sub-select; on PostgreSQL the sub-select takes ``FOR UPDATE SKIP LOCKED`` so

@@ -197,9 +197,9 @@ class Downloader:
     def _failed(self, task: DownloadTask, problem: Problem) -> DownloadFailure:
         """The failure, noting the pause a refusing host asked for (to be kept in the catalog)."""
         now = datetime.now(UTC)
-        if problem.code is FailureReason.REFUSED:
-            host = host_key(task.url)
-            pause = self.gate(host).paused_for()
+        host = host_key(task.url)
+        pause = self.gate(host).paused_for() if problem.code is FailureReason.REFUSED else 0.0
+        if pause > 0:
             self._new_pauses.append(HostPause(host[0], host[1], now + timedelta(seconds=pause)))
         return failure(task, problem, self.config.fetch, now)
 
