@@ -77,7 +77,8 @@ def scrape(ctx: click.Context, source: str, cameras_: tuple[str, ...], limit: in
 @click.option("--backoff", type=click.FloatRange(min=0.0), default=30.0, show_default=True,
               help="Base of the exponential backoff, in seconds.")
 @click.option("--wait-retries", type=click.FloatRange(min=0.0), default=10.0, show_default=True,
-              help="Wait for retries due within this many seconds before finishing.")
+              help="Wait for retries due within this many seconds before finishing; no wait lasts "
+                   "longer (a host that asks for a longer pause has its URLs handed back).")
 @click.option("--contact", envvar="CAMID_CONTACT", metavar="EMAIL|URL",
               help="Contact for the User-Agent [env CAMID_CONTACT].")
 @click.option("--retry-failed", is_flag=True,
