@@ -56,7 +56,9 @@ def test_a_long_retry_after_ends_the_run_and_the_next_run_leaves_the_host_alone(
     with Loopback(host.app()) as server:
         with Catalog.open(url) as catalog:
             catalog.add_candidates([Candidate("dir", n, server.url(f"/img/{n}")) for n in files])
-        args = ("download", "--wait-retries", "1", "--host-limit", f"{server.host}=2:5")
+        # two connections, two requests a second: the second URL is served at once, the third
+        # waits for its token (0.5 s) when the first one's refusal comes (0.3 s)
+        args = ("download", "--wait-retries", "1", "--host-limit", f"{server.host}=2:2")
         started, t0 = datetime.now(UTC), time.monotonic()
         out = camid(*args, cwd=tmp_path, timeout=30)
         took = time.monotonic() - t0
@@ -95,7 +97,7 @@ def test_a_pause_that_begins_while_a_task_waits_for_its_turn_hands_it_back(tmp_p
     with Loopback(host.app()) as server, Catalog.open(catalog_url) as catalog:
         catalog.add_candidates([Candidate("dir", n, server.url(f"/img/{n}")) for n in files])
         t0 = time.monotonic()
-        report = download(catalog, config(tmp_path, server.host, conc=2, rate=5.0), horizon=1.0)
+        report = download(catalog, config(tmp_path, server.host, conc=2, rate=2.0), horizon=1.0)
         took = time.monotonic() - t0
         pauses = catalog.host_pauses(datetime.now(UTC))
     assert took < 10
