@@ -49,6 +49,8 @@ class CandidateRow(Base):
         Index("ix_candidates_stats", "camera", "source", "status"),
         Index("ix_candidates_reasons", "status", "camera", "source", "reasons"),
         Index("ix_candidates_queue", "status", "next_attempt_at"),
+        # covers `camid stats`' failures by code, will-retry apart from gave-up
+        Index("ix_candidates_failures", "status", "camera", "source", "error_code", "next_attempt_at"),
         Index("ix_candidates_image_id", "image_id"),
         Index("ix_candidates_licence", "licence"),
     )

@@ -54,7 +54,7 @@ def queries() -> dict[str, Select]:
         .where(c.status == CandidateStatus.SKIPPED.value)
         .group_by(c.camera, c.source, c.reasons),
         # failed downloads by code, those that will be retried (a next attempt) apart from those
-        # given up (none); the queue index narrows them to the failed rows
+        # given up (none), from the covering index (status, camera, source, error_code, next_attempt_at)
         "failures": select(c.camera, c.source, c.error_code, gave_up, func.count())
         .where(c.status == CandidateStatus.FAILED.value)
         .group_by(c.camera, c.source, c.error_code, gave_up)

@@ -19,6 +19,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('error_code', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('error_streak', sa.Integer(), server_default='0',
                                       nullable=False))
+        batch_op.create_index('ix_candidates_failures', ['status', 'camera', 'source', 'error_code',
+                                                         'next_attempt_at'], unique=False)
     # failures recorded before codes existed: counted under "other"
     op.execute("UPDATE candidates SET error_code = 'other' WHERE status = 'failed'")
     op.create_table('api_calls',
@@ -47,5 +49,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_api_calls_source_at')
     op.drop_table('api_calls')
     with op.batch_alter_table('candidates', schema=None) as batch_op:
+        batch_op.drop_index('ix_candidates_failures')
         batch_op.drop_column('error_streak')
         batch_op.drop_column('error_code')
