@@ -51,7 +51,7 @@ class PartialStore:
         self.dir = self.images / PARTIAL_DIR
 
     def has(self, task: DownloadTask) -> bool:
-        """Is a body of ``task`` parked? (one stat: cheap enough for every task)"""
+        """Is a body of ``task`` parked? (two stats: cheap enough for every task)"""
         return self._meta(task).exists() or self._part(task).exists()
 
     def peek(self, task: DownloadTask) -> Kept | None:
