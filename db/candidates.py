@@ -4,23 +4,28 @@
 (one row per source + source id, inserted once however often a scraper re-finds it) and the
 scrape-run bookkeeping (API calls spent, for budgets and ``camid stats``). The download state on
 the same rows belongs to ``db.download_queue``.
+
+Each save of a run's tally also stamps the calls it spent since the previous save in
+``api_calls``: hourly budgets count those times in a sliding window (a call is remembered for an
+hour from when it was saved, never from the end of its run), and rows older than a day go.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
-from db.models import CandidateRow, ScrapeRunRow
+from db.models import ApiCallRow, CandidateRow, ScrapeRunRow
 from db.sqlkit import insert_for
 from pipeline.batching import batched
 from pipeline.records import Candidate, CandidateKey, CandidateOutcome, CandidateStatus, ScrapeTally
 
 BATCH = 5_000
+KEEP_CALLS = timedelta(days=1)  # call times older than this serve no budget window
 
 
 class Candidates:
@@ -76,17 +81,35 @@ class Candidates:
         """Save a run's tally as it goes (a crash loses little); ``finished`` stamps its end."""
         values: dict[str, Any] = {"api_calls": tally.api_calls, "found": tally.found,
                                   "added": tally.added, "skipped": tally.skipped, "error": tally.error}
+        now = datetime.now(UTC)
         if finished:
-            values["finished_at"] = datetime.now(UTC)
+            values["finished_at"] = now
         with self.engine.begin() as conn:
+            before = conn.execute(select(ScrapeRunRow.source, ScrapeRunRow.api_calls)
+                                  .where(ScrapeRunRow.id == run_id)).one()
             conn.execute(update(ScrapeRunRow).where(ScrapeRunRow.id == run_id).values(**values))
+            _stamp_calls(conn, before.source, tally.api_calls - before.api_calls, now)
 
     def api_calls_since(self, source: str, since: datetime) -> int:
-        """API calls of runs active since ``since`` (a run that straddles it counts whole: safe side)."""
-        stmt = (select(func.coalesce(func.sum(ScrapeRunRow.api_calls), 0))
-                .where(ScrapeRunRow.source == source, ScrapeRunRow.updated_at >= since))
+        """API calls saved since ``since``, wherever their runs began or ended."""
+        return sum(n for _, n in self.api_call_times(source, since))
+
+    def api_call_times(self, source: str, since: datetime) -> list[tuple[datetime, int]]:
+        """(when saved, how many) for the API calls saved since ``since``, oldest first."""
+        a = ApiCallRow
+        stmt = (select(a.at, a.calls).where(a.source == source, a.at >= since)
+                .order_by(a.at))
         with self.engine.connect() as conn:
-            return conn.execute(stmt).scalar_one()
+            return [(at if at.tzinfo else at.replace(tzinfo=UTC), n) for at, n in conn.execute(stmt)]
+
+
+def _stamp_calls(conn: Connection, source: str, calls: int, now: datetime) -> None:
+    """Record ``calls`` new API calls of ``source`` at ``now``; forget those older than a day."""
+    if calls <= 0:
+        return
+    conn.execute(insert(ApiCallRow), {"source": source, "at": now, "calls": calls})
+    conn.execute(delete(ApiCallRow).where(ApiCallRow.source == source,
+                                          ApiCallRow.at < now - KEEP_CALLS))
 
 
 _CANDIDATE_COLUMNS = tuple(getattr(CandidateRow, f) for f in Candidate.__dataclass_fields__)

@@ -10,6 +10,7 @@ responsibility, each in its own module with its SQL beside its methods:
     db/candidates.py      Candidates       candidates found, scrape runs and their API calls
     db/download_queue.py  DownloadQueue    download claims, files stored, failures, deferrals, skips
     db/due_hosts.py       DueHosts         due candidates on given hosts (checked before a download)
+    db/host_pauses.py     HostPauses       hosts that asked every client to wait, until when
     db/curation_store.py  CurationStore    header facts (and curators' leases), pixel facts, phashes
     db/verdicts.py        Verdicts         what needs judging, verdicts and their reasons
     db/signatures.py      Signatures       encoder-signature counts and examples
@@ -19,7 +20,8 @@ responsibility, each in its own module with its SQL beside its methods:
 Mixins rather than composition: every caller asks one object for everything with the names it
 uses today, and composition would need a forwarding method per name (or ``catalog.queue.x``
 everywhere). The mixins hold no state but the engine, never call one another, and share only
-the SQL pieces of ``db/sqlkit.py``, so each reads on its own.
+the SQL pieces of ``db/sqlkit.py`` (and the download queue writes a batch's host pauses with
+``db.host_pauses``' function, in the batch's transaction), so each reads on its own.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from db.curation_store import CurationStore
 from db.download_queue import DownloadQueue
 from db.due_hosts import DueHosts
 from db.exports import Exports
+from db.host_pauses import HostPauses
 from db.migrate import upgrade
 from db.signatures import Signatures
 from db.stats import Stats
@@ -39,7 +42,8 @@ from db.verdicts import Verdicts
 from pipeline.errors import ConfigError
 
 
-class Catalog(Candidates, DownloadQueue, DueHosts, CurationStore, Verdicts, Signatures, Exports, Stats):
+class Catalog(Candidates, DownloadQueue, DueHosts, HostPauses, CurationStore, Verdicts, Signatures,
+              Exports, Stats):
     """A handle on one catalog database (SQLite file or any SQLAlchemy URL)."""
 
     def __init__(self, engine: Engine) -> None:

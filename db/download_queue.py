@@ -5,8 +5,9 @@ downloaders never fetch the same URL and a crashed one's rows come back: when th
 at once when the caller knows the claimer's process is gone (``release_claims``). Results are
 written as they arrive: a success through ``record_downloads`` (the file stored once per
 content, its candidate linked to it), a failure with its next attempt time (none for a permanent
-one), a skip with its reason. ``DownloadQueue`` is the part of ``db.catalog.Catalog`` that owns
-all of this.
+one), its code and how many attempts in a row ended with that code (for caps per reason), a skip
+with its reason. ``requeue_failed`` gives given-up candidates fresh attempts (``camid download
+--retry-failed``). ``DownloadQueue`` is the part of ``db.catalog.Catalog`` that owns all of this.
 
 SQLite serialises writers (the engine sets a busy timeout), so a claim is one ``UPDATE ...
 RETURNING`` over a sub-select; on PostgreSQL the sub-select takes ``FOR UPDATE SKIP LOCKED`` so
@@ -19,8 +20,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, update
 
+from db.host_pauses import record_host_pauses
 from db.models import CandidateRow, ImageRow
 from db.sqlkit import image_ids, insert_for, skip_locked
 from pipeline.records import (
@@ -31,6 +33,7 @@ from pipeline.records import (
     DownloadDeferral,
     DownloadFailure,
     DownloadTask,
+    HostPause,
 )
 
 _C = CandidateRow
@@ -61,9 +64,9 @@ def claim_due(conn: Connection, claimer: str, now: datetime, lease_until: dateti
         stmt = (update(_C).where(_C.id.in_(ids.scalar_subquery()))
                 .values(claimed_by=claimer, claimed_until=lease_until)
                 .returning(_C.source, _C.source_id, _C.url, _C.expected_sha1, _C.expected_bytes,
-                           _C.attempts))
-        tasks += [DownloadTask(CandidateKey(src, sid), url, sha1, size, attempts)
-                  for src, sid, url, sha1, size, attempts in conn.execute(stmt)]
+                           _C.attempts, _C.error_code, _C.error_streak))
+        tasks += [DownloadTask(CandidateKey(src, sid), url, sha1, size, attempts, code, streak or 0)
+                  for src, sid, url, sha1, size, attempts, code, streak in conn.execute(stmt)]
     return tasks
 
 
@@ -110,10 +113,23 @@ def release_claims(conn: Connection, claimer: str) -> int:
 
 
 def record_failures(conn: Connection, failures: Sequence[DownloadFailure]) -> None:
-    """Count the attempt and remember the error and when to try again (never, if permanent)."""
+    """Count the attempt (unless it was not the URL's doing) and remember the error, its code,
+    how many attempts in a row ended with that code, and when to try again (never, if permanent)."""
     if failures:
         conn.execute(_FAIL, [{**_key_params(f.key), "v_error": f.error[:2000],
-                              "v_next": f.retry_at} for f in failures])
+                              "v_next": f.retry_at, "v_code": f.code.value,
+                              "v_count": int(f.counted)} for f in failures])
+
+
+def requeue_failed(conn: Connection, codes: Sequence[str] | None) -> int:
+    """Make candidates that were given up (failed, no next attempt) pending again, with fresh
+    attempts; only those whose last failure has one of ``codes`` when given (exact match)."""
+    gave_up = and_(_C.status == _FAILED, _C.next_attempt_at.is_(None))
+    if codes is not None:
+        gave_up = and_(gave_up, _C.error_code.in_(list(codes)))
+    stmt = (update(_C).where(gave_up)
+            .values(status=_PENDING, attempts=0, error_streak=0, claimed_by=None, claimed_until=None))
+    return conn.execute(stmt).rowcount
 
 
 def record_deferrals(conn: Connection, deferrals: Sequence[DownloadDeferral]) -> None:
@@ -174,6 +190,11 @@ class DownloadQueue:
         with self.engine.begin() as conn:
             return release_claims(conn, claimer)
 
+    def requeue_failed(self, codes: Sequence[str] | None = None) -> int:
+        """Re-queue given-up candidates (all, or those whose last failure code is in ``codes``)."""
+        with self.engine.begin() as conn:
+            return requeue_failed(conn, codes)
+
     def record_download(self, download: Download) -> int:
         """Store a verified file once per content and link the candidate to it; returns image id."""
         return self.record_downloads([download])[download.sha256]
@@ -185,18 +206,21 @@ class DownloadQueue:
 
     def record_fetch_results(self, downloads: Sequence[Download], failures: Sequence[DownloadFailure],
                              skips: Sequence[CandidateSkip],
-                             deferrals: Sequence[DownloadDeferral] = ()) -> None:
-        """Write a batch of downloader results: files linked, failures scheduled, skips noted.
+                             deferrals: Sequence[DownloadDeferral] = (),
+                             pauses: Sequence[HostPause] = ()) -> None:
+        """Write a batch of downloader results: files linked, failures scheduled, skips noted,
+        and the pauses hosts asked for (in the same transaction as the failures they caused).
 
         Linking a file ends its candidate's lease; failures, skips and deferrals end theirs too.
         """
         if downloads:
             self.record_downloads(downloads)
-        if failures or skips or deferrals:
+        if failures or skips or deferrals or pauses:
             with self.engine.begin() as conn:
                 record_failures(conn, failures)
                 record_skips(conn, skips)
                 record_deferrals(conn, deferrals)
+                record_host_pauses(conn, pauses)
 
 
 def _key_params(key: CandidateKey) -> dict[str, str]:
@@ -208,7 +232,10 @@ _KEY = (_C.source == bindparam("k_source"), _C.source_id == bindparam("k_source_
 _FAIL = (
     update(_C)
     .where(*_KEY, _IS_WAITING)
-    .values(status=_FAILED, attempts=_C.attempts + 1, last_error=bindparam("v_error"),
+    .values(status=_FAILED, attempts=_C.attempts + bindparam("v_count"),
+            last_error=bindparam("v_error"), error_code=bindparam("v_code"),
+            # SET reads the row as it was: the streak grows while the code stays the same
+            error_streak=case((_C.error_code == bindparam("v_code"), _C.error_streak + 1), else_=1),
             next_attempt_at=bindparam("v_next"), claimed_by=None, claimed_until=None)
 )
 
@@ -231,6 +258,6 @@ _LINK_DOWNLOAD = (
     update(_C)
     .where(*_KEY)
     .values(image_id=bindparam("v_image"), status=CandidateStatus.DOWNLOADED.value,
-            attempts=_C.attempts + 1, last_error=None, next_attempt_at=None, claimed_by=None,
-            claimed_until=None)
+            attempts=_C.attempts + 1, last_error=None, error_code=None, error_streak=0,
+            next_attempt_at=None, claimed_by=None, claimed_until=None)
 )

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0004"  # newest revision in migrations/versions (checked by tests/test_catalog.py)
+HEAD = "0005"  # newest revision in migrations/versions (checked by tests/test_catalog.py)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

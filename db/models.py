@@ -49,6 +49,8 @@ class CandidateRow(Base):
         Index("ix_candidates_stats", "camera", "source", "status"),
         Index("ix_candidates_reasons", "status", "camera", "source", "reasons"),
         Index("ix_candidates_queue", "status", "next_attempt_at"),
+        # covers `camid stats`' failures by code, will-retry apart from gave-up
+        Index("ix_candidates_failures", "status", "camera", "source", "error_code", "next_attempt_at"),
         Index("ix_candidates_image_id", "image_id"),
         Index("ix_candidates_licence", "licence"),
     )
@@ -78,6 +80,10 @@ class CandidateRow(Base):
     # claimer's rows come back when the lease ends (or at once, when its process is gone)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the last failure's code (pipeline.records.FailureReason) and how many attempts in a row
+    # ended with it, for caps per reason and `camid download --retry-failed --reason CODE`
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_streak: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)
@@ -186,3 +192,33 @@ class ScrapeRunRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiCallRow(Base):
+    """API calls a scrape run spent, stamped when the run saved them (a batch at a time).
+
+    The hourly budget counts these in a sliding window: real call times, not the runs' totals.
+    Rows older than the window are pruned as new ones are written.
+    """
+
+    __tablename__ = "api_calls"
+    __table_args__ = (Index("ix_api_calls_source_at", "source", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    calls: Mapped[int] = mapped_column(Integer)
+
+
+class HostPauseRow(Base):
+    """A host that asked every client to wait (429/503 Retry-After) until ``until``.
+
+    ``port`` is 0 when the URL had none. Downloaders read these on start, so a restarted one
+    defers that host's URLs at once instead of asking it again.
+    """
+
+    __tablename__ = "host_pauses"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    port: Mapped[int] = mapped_column(Integer, primary_key=True)
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))

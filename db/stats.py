@@ -38,6 +38,7 @@ def queries() -> dict[str, Select]:
     """Every figure's query, by the name ``db.stats_rows`` reads its rows under."""
     c, i, r = CandidateRow, ImageRow, ScrapeRunRow
     n = func.count().label("n")
+    gave_up = c.next_attempt_at.is_(None).label("gave_up")
     return {
         "statuses": select(c.camera, c.source, c.status, func.count())
         .group_by(c.camera, c.source, c.status)
@@ -48,6 +49,16 @@ def queries() -> dict[str, Select]:
         "reasons": select(c.camera, c.source, c.reasons, func.count())
         .where(c.status == CandidateStatus.REJECTED.value)
         .group_by(c.camera, c.source, c.reasons),
+        # why candidates were ruled out before download: a skipped row keeps its code in reasons
+        "skips": select(c.camera, c.source, c.reasons, func.count())
+        .where(c.status == CandidateStatus.SKIPPED.value)
+        .group_by(c.camera, c.source, c.reasons),
+        # failed downloads by code, those that will be retried (a next attempt) apart from those
+        # given up (none), from the covering index (status, camera, source, error_code, next_attempt_at)
+        "failures": select(c.camera, c.source, c.error_code, gave_up, func.count())
+        .where(c.status == CandidateStatus.FAILED.value)
+        .group_by(c.camera, c.source, c.error_code, gave_up)
+        .order_by(c.camera, c.source, c.error_code, gave_up),
         "quality": select(i.quality, func.count())
         .where(i.quality.is_not(None))
         .group_by(i.quality)

@@ -13,6 +13,8 @@ from typing import Any
 from pipeline.records import (
     CandidateStatus,
     CatalogStats,
+    FailureCount,
+    FailureReason,
     ReasonCount,
     SourceApiCalls,
     StatusCount,
@@ -31,6 +33,9 @@ def stats_from_rows(rows: Mapping[str, Rows]) -> CatalogStats:
         sizes=tuple(ValueCount(f"{w}x{h}", n) for w, h, n in rows["sizes"]),
         licences=tuple(ValueCount(lic or "(unknown)", n) for lic, n in rows["licences"]),
         api_calls=tuple(SourceApiCalls(src, int(calls or 0), runs) for src, calls, runs in rows["api_calls"]),
+        skips=reason_counts(rows["skips"]),
+        failures=tuple(FailureCount(cam, src, code or FailureReason.OTHER.value, bool(gave_up), n)
+                       for cam, src, code, gave_up, n in rows["failures"]),
     )
 
 

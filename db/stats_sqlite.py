@@ -33,6 +33,18 @@ SQL = {
         "candidates WHERE candidates.status = 'rejected' GROUP BY candidates.camera, "
         "candidates.source, candidates.reasons"
     ),
+    "skips": (
+        "SELECT candidates.camera, candidates.source, candidates.reasons, count(*) AS count_1 FROM "
+        "candidates WHERE candidates.status = 'skipped' GROUP BY candidates.camera, "
+        "candidates.source, candidates.reasons"
+    ),
+    "failures": (
+        "SELECT candidates.camera, candidates.source, candidates.error_code, "
+        "candidates.next_attempt_at IS NULL AS gave_up, count(*) AS count_1 FROM candidates WHERE "
+        "candidates.status = 'failed' GROUP BY candidates.camera, candidates.source, "
+        "candidates.error_code, candidates.next_attempt_at IS NULL ORDER BY candidates.camera, "
+        "candidates.source, candidates.error_code, gave_up"
+    ),
     "quality": (
         "SELECT images.quality, count(*) AS count_1 FROM images WHERE images.quality IS NOT NULL "
         "GROUP BY images.quality ORDER BY images.quality"

@@ -25,7 +25,8 @@ def _key(text: str) -> str:
 def publish_stats(stats: CatalogStats, stage: str) -> None:
     """Catalog statistics per camera and source, and rejections by reason, as two tables."""
     lines = summarise(stats)
-    rows = [{k: v for k, v in summary_to_json(x).items() if k != "rejected_by_reason"} for x in lines]
+    rows = [{k: v for k, v in summary_to_json(x).items() if not isinstance(v, dict)}  # counts only
+            for x in lines]
     create_table_artifact(key=_key(f"catalog-stats-{stage}"), table=rows or [{"candidates": 0}],
                           description=f"Catalog after {stage}: candidates per claimed camera and source")
     reasons = [{"reason": r, "files": n} for r, n in sorted(total(lines).rejected_by_reason,

@@ -84,4 +84,5 @@ def download_task(settings: Settings, limit: int | None, concurrency: int, conta
     with Catalog.open(settings.catalog_url) as catalog:
         report = download(catalog, config, limit, worker=worker)
     return {"stored": report.stored, "bytes": report.bytes, "failed": report.failed,
-            "gave_up": report.gave_up, "skipped": report.skipped, "worker": claimer_id(worker)}
+            "gave_up": report.gave_up, "skipped": report.skipped, "deferred": report.deferred,
+            "worker": claimer_id(worker)}

@@ -57,6 +57,33 @@ class Reason(StrEnum):
     OFF_SOURCE_HOST = "off_source_host"  # a source's answer named a file on a host it does not serve
 
 
+class FailureReason(StrEnum):
+    """Why a download failed, as a stable code (``candidates.error_code``; ``camid stats`` counts
+    them, ``camid download --retry-failed --reason CODE`` re-queues by them).
+
+    ``last_error`` says the same in words, with the measured detail. Codes are never renamed once
+    released; new ones are added at the end.
+    """
+
+    HTTP_ERROR = "http_error"  # a status that is neither a success nor a refusal (404, 500...)
+    REFUSED = "refused"  # 429 or 503: the host asked to wait
+    CUT_SHORT = "cut_short"  # the body ended before its declared length
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    SHA1_MISMATCH = "sha1_mismatch"
+    SIZE_MISMATCH = "size_mismatch"
+    NO_EOI = "no_eoi"  # the whole body came, but no JPEG end-of-image marker
+    NOT_JPEG = "not_jpeg"
+    WRONG_TYPE = "wrong_type"  # a Content-Type that is not an image
+    TOO_BIG = "too_big"
+    REDIRECT = "redirect"
+    BAD_URL = "bad_url"
+    UNREADABLE = "unreadable"  # a local file that cannot be read
+    DISK_FULL = "disk_full"  # our storage, not the URL: never permanent
+    STORAGE = "storage"  # any other error writing our storage
+    OTHER = "other"
+
+
 class CandidateStatus(StrEnum):
     """Life of one candidate URL in the catalog.
 
@@ -395,8 +422,24 @@ class ValueCount:
 
 
 @dataclass(frozen=True, slots=True)
+class FailureCount:
+    """How many failed candidates of one claimed camera and source share a failure code, and
+    whether they will be retried (a next attempt time) or were given up (none)."""
+
+    camera: str | None
+    source: str
+    reason: str
+    gave_up: bool
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class CatalogStats:
-    """Everything ``camid stats`` reports, computed by the catalog in a few aggregate queries."""
+    """Everything ``camid stats`` reports, computed by the catalog in a few aggregate queries.
+
+    ``reasons`` counts rejected files' reasons, ``skips`` the reasons candidates were ruled out
+    before download, ``failures`` failed downloads by code, will-retry apart from gave-up.
+    """
 
     statuses: tuple[StatusCount, ...]
     reasons: tuple[ReasonCount, ...]
@@ -405,6 +448,8 @@ class CatalogStats:
     licences: tuple[ValueCount, ...]
     generated_at: datetime = field(default_factory=datetime.now)
     api_calls: tuple[SourceApiCalls, ...] = ()
+    skips: tuple[ReasonCount, ...] = ()
+    failures: tuple[FailureCount, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,6 +486,9 @@ class DownloadTask:
     expected_sha1: str | None = None
     expected_bytes: int | None = None
     attempts: int = 0
+    # the code of the last failure and how many attempts in a row ended with it (caps per reason)
+    last_code: str | None = None
+    streak: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,11 +496,15 @@ class DownloadFailure:
     """A download that did not produce a verified file.
 
     ``retry_at`` is when to try again; a permanent failure has none and is not retried.
+    ``counted`` is False for a failure that was not the URL's doing (a full disk): it uses up
+    none of the URL's attempts.
     """
 
     key: CandidateKey
     error: str
     retry_at: datetime | None
+    code: FailureReason = FailureReason.OTHER
+    counted: bool = True
 
     @property
     def permanent(self) -> bool:
@@ -466,6 +518,16 @@ class DownloadDeferral:
     key: CandidateKey
     reason: str
     retry_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HostPause:
+    """A host asked every client to wait until ``until`` (a 429/503 with Retry-After); kept in the
+    catalog so a restarted downloader, or another one, leaves the host alone too."""
+
+    host: str
+    port: int | None
+    until: datetime
 
 
 @dataclass(frozen=True, slots=True)

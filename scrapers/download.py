@@ -2,18 +2,27 @@
 
 Tasks are queued per host and each host gets at most its policy's number of runners, so a slow
 or refusing host never blocks the others' workers; a global semaphore caps total concurrency.
-Every request, a redirected one included, runs under its own host's gate (its concurrency,
-request rate, pause and byte rate): redirects are followed here, hop by hop, and only to hosts
-the task's source allows (``scrapers.hosts``).
 The caller (``flows.stages.acquire``) feeds tasks lazily (claims from the catalog) and writes each
 result as it arrives, which is what makes a killed download resumable.
+
+No task waits longer than ``defer_after`` (the stage caps it at ``--wait-retries``): a host that
+asked for a longer pause gets its tasks handed back, untried, with the time the pause ends, and
+so does everything after a full disk. The pauses hosts ask for are handed to the caller
+(``take_pauses``) to be kept in the catalog, and a new downloader starts from the pauses kept
+there (``pauses``), so it does not ask a paused host again. A body cut short is parked and the
+next attempt asks only for the rest (``scrapers.partial``, ``scrapers.resume``).
+
+Every request, redirected ones included, waits in its own host's gate (concurrency, request
+rate, pause and byte rate): redirects are followed here, hop by hop, and only to hosts the task's
+source allows (``scrapers.hosts``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,11 +30,21 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from pipeline.records import CandidateSkip, DownloadDeferral, DownloadTask, Reason
+from pipeline.records import (
+    CandidateSkip,
+    DownloadDeferral,
+    DownloadFailure,
+    DownloadTask,
+    FailureReason,
+    HostPause,
+    Reason,
+)
 from scrapers.base import AGENT, one_line, user_agent
 from scrapers.fetch import FetchOptions, Incoming, Problem, Result, failure, fetch_local
 from scrapers.hosts import CONTACT_MISSING, DEFAULT_RULES, HostRules
-from scrapers.limits import DEFAULT_POLICIES, HostGate, HostPolicy, policy_for
+from scrapers.limits import DEFAULT_POLICIES, HostGate, HostPaused, HostPolicy, policy_for
+from scrapers.partial import Kept, PartialStore
+from scrapers.resume import range_headers, resume_validator, whole_length
 from scrapers.retry import opt_out, parse_retry_after
 
 CHUNK = 256 * 1024
@@ -34,6 +53,9 @@ JPEG_TYPES = frozenset({"image/jpeg", "image/jpg", "image/pjpeg", "application/o
 REFUSALS = frozenset({429, 503})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 LOCAL_SOURCE = "dir"
+DISK_FULL_WAIT = 300.0  # after a full disk, the tasks still to come are handed back for this long
+# what ends a body early: what arrived may be kept and resumed
+CUTS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError)
 _END = object()
 
 
@@ -43,7 +65,7 @@ class DownloaderConfig:
     concurrency: int = 16
     policies: tuple[HostPolicy, ...] = DEFAULT_POLICIES
     user_agent: str = user_agent(None)
-    defer_after: float = 60.0  # a host paused longer than this: its tasks are handed back
+    defer_after: float = 60.0  # the longest wait for a paused host; longer: its tasks are handed back
     hosts: HostRules = DEFAULT_RULES  # where redirects may lead, and which hosts want a contact
 
 
@@ -55,9 +77,24 @@ def host_key(url: str) -> tuple[str, int | None]:
 class Downloader:
     """``batches(tasks)`` fetches every task and yields one result per task, as each finishes."""
 
-    def __init__(self, config: DownloaderConfig) -> None:
+    def __init__(self, config: DownloaderConfig, pauses: Iterable[HostPause] = ()) -> None:
         self.config = config
         self.gates: dict[tuple[str, int | None], HostGate] = {}
+        self.partials = PartialStore(config.fetch)
+        self._new_pauses: list[HostPause] = []
+        self._disk_full_until = 0.0
+        self.honour(pauses)
+
+    def honour(self, pauses: Iterable[HostPause]) -> None:
+        """Pause hosts as recorded in the catalog (by an earlier run, or another downloader)."""
+        now = datetime.now(UTC)
+        for pause in pauses:
+            self.gate((pause.host, pause.port)).hold((pause.until - now).total_seconds())
+
+    def take_pauses(self) -> list[HostPause]:
+        """The pauses hosts asked for since the last call, for the caller to keep."""
+        pauses, self._new_pauses = self._new_pauses, []
+        return pauses
 
     def gate(self, host: tuple[str, int | None]) -> HostGate:
         if host not in self.gates:
@@ -107,7 +144,12 @@ class Downloader:
                 task = queue.popleft()
                 result: Result | None = self._defer(task, gate)
                 if result is None:
-                    result = await self._fetch(session, task, gate, total)
+                    try:
+                        result = await self._fetch(session, task, gate, total)
+                    except HostPaused as paused:  # the pause began while this task waited its turn
+                        result = _deferral(task, "the host asked to wait", paused.seconds)
+                if isinstance(result, DownloadFailure) and result.code is FailureReason.DISK_FULL:
+                    self._disk_full_until = time.monotonic() + DISK_FULL_WAIT
                 await out.put(result)
                 room.release()
             runners[host] -= 1
@@ -130,64 +172,111 @@ class Downloader:
             await out.put(_END)
 
     def _defer(self, task: DownloadTask, gate: HostGate) -> DownloadDeferral | None:
-        """Hand the task back, unattempted, when its host asked for a longer pause than we wait."""
+        """Hand the task back, unattempted, after a full disk, or when its host asked for a
+        longer pause than we wait."""
+        disk = self._disk_full_until - time.monotonic()
+        if disk > 0:
+            return _deferral(task, "the disk is full; again in", disk)
         pause = gate.paused_for()
         if pause <= self.config.defer_after:
             return None
-        return DownloadDeferral(task.key, f"not tried: the host asked to wait {pause:.0f} s",
-                                datetime.now(UTC) + timedelta(seconds=pause))
+        return _deferral(task, "the host asked to wait", pause)
 
     async def _fetch(self, session: aiohttp.ClientSession, task: DownloadTask, gate: HostGate,
                      total: asyncio.Semaphore) -> Result:
+        """One attempt; ``HostPaused`` (a gate that would wait past ``defer_after``) propagates."""
         opts = self.config.fetch
         if task.url.startswith("file:"):
             if task.key.source != LOCAL_SOURCE:  # a remote API must not make us read local files
-                return failure(task, Problem("file URL from a remote source", permanent=True), opts,
-                               datetime.now(UTC))
-            async with gate.slot(), total:
+                return failure(task, Problem("file URL from a remote source", permanent=True,
+                                             code=FailureReason.BAD_URL), opts, datetime.now(UTC))
+            async with gate.slot(self.config.defer_after), total:
                 return await asyncio.to_thread(fetch_local, task, opts)
         try:
-            return await self._fetch_http(session, task, total)
+            result = await self._fetch_http(session, task, total)
         except Problem as problem:
-            return failure(task, problem, opts, datetime.now(UTC))
+            result = self._failed(task, problem)
         except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
-            return failure(task, _problem_of(exc), opts, datetime.now(UTC))
+            result = self._failed(task, _problem_of(exc, opts))
+        final = not isinstance(result, DownloadFailure) or result.permanent
+        if final and self.partials.has(task):
+            self.partials.discard(task)  # no attempt will resume it
+        return result
+
+    def _failed(self, task: DownloadTask, problem: Problem) -> DownloadFailure:
+        """The failure, noting the pause a refusing host asked for (to be kept in the catalog)."""
+        now = datetime.now(UTC)
+        host = host_key(task.url)
+        pause = self.gate(host).paused_for() if problem.code is FailureReason.REFUSED else 0.0
+        if pause > 0:
+            self._new_pauses.append(HostPause(host[0], host[1], now + timedelta(seconds=pause)))
+        return failure(task, problem, self.config.fetch, now)
 
     async def _fetch_http(self, session: aiohttp.ClientSession, task: DownloadTask,
                           total: asyncio.Semaphore) -> Result:
         """Request by request, each in its own host's gate: a redirect's target is checked
         against the source's hosts and then waits for its own host's limits (the hop before
-        gave its slot back first, so two hosts redirecting to each other never deadlock)."""
+        gave its slot back first, so two hosts redirecting to each other never deadlock). The
+        Range of kept bytes is asked on every hop: the last one answers it."""
+        kept = self.partials.peek(task) if self.partials.has(task) else None
+        ask = range_headers(kept.size, kept.validator) if kept else {}
         url: str | URL = task.url
         for _ in range(self.config.fetch.max_redirects + 1):
             if self.config.hosts.needs_contact(URL(url)):
                 raise Problem(CONTACT_MISSING)
             gate = self.gate(host_key(str(url)))
-            async with gate.slot(), total, session.get(url, allow_redirects=False) as resp:
+            async with gate.slot(self.config.defer_after), total, \
+                    session.get(url, allow_redirects=False, headers=ask) as resp:
                 target = _redirect_target(resp)
                 if target is None:
-                    return await self._receive(resp, task, gate)
+                    return await self._answer(task, resp, gate, kept)
             refusal = self.config.hosts.redirect_refusal(task.key.source, URL(task.url), target)
             if refusal:
-                raise Problem(refusal, permanent=True)
+                raise Problem(refusal, permanent=True, code=FailureReason.REDIRECT)
             url = target
         raise Problem(f"redirect loop (more than {self.config.fetch.max_redirects} redirects)",
-                      permanent=True)
+                      permanent=True, code=FailureReason.REDIRECT)
 
-    async def _receive(self, resp: aiohttp.ClientResponse, task: DownloadTask, gate: HostGate) -> Result:
+    async def _answer(self, task: DownloadTask, resp: aiohttp.ClientResponse, gate: HostGate,
+                      kept: Kept | None) -> Result:
+        """The final answer: checked, streamed into storage (after the kept bytes on a 206)."""
         opts = self.config.fetch
+        if resp.status == 416 and kept is not None:  # the kept bytes do not fit the file now
+            self.partials.discard(task)
         _check_status(resp, gate)
         token = opt_out(resp.headers.getall("X-Robots-Tag", []), AGENT)
         if token:
             return CandidateSkip(task.key, Reason.OPT_OUT, f"X-Robots-Tag: {token}")
         declared = _check_headers(resp, opts)
-        with Incoming(opts, bool(task.expected_sha1)) as sink:
-            async for chunk in resp.content.iter_chunked(CHUNK):
-                sink.write(chunk)
-                await gate.take_bytes(len(chunk))  # the host's byte rate, shared by its connections
+        with await self._sink(task, resp.status, kept) as sink:
+            declared = whole_length(resp.status, resp.headers, sink.size, declared)
+            await self._receive(task, resp, sink, kept, gate)
             sink.verify(task, declared)
             gate.succeeded()
             return await asyncio.to_thread(sink.commit, task, resp.content_type)
+
+    async def _sink(self, task: DownloadTask, status: int, kept: Kept | None) -> Incoming:
+        """Where the body goes: after the kept bytes when the server continues them (206), else
+        a new temporary file (kept bytes the server will not continue are dropped)."""
+        if kept is not None and status == 206:
+            return await asyncio.to_thread(self.partials.take, task, kept)
+        if kept is not None:
+            self.partials.discard(task)
+        return Incoming(self.config.fetch, bool(task.expected_sha1))
+
+    async def _receive(self, task: DownloadTask, resp: aiohttp.ClientResponse, sink: Incoming,
+                       kept: Kept | None, gate: HostGate) -> None:
+        """Stream the body into ``sink``, paying the host's byte rate as it arrives; a body cut
+        short is parked for the next attempt when the server named a validator to resume it with."""
+        try:
+            async for chunk in resp.content.iter_chunked(CHUNK):
+                sink.write(chunk)
+                await gate.take_bytes(len(chunk))  # the host's byte rate, shared by its connections
+        except CUTS:
+            validator = resume_validator(resp.headers) or (kept.validator if kept else None)
+            if validator:
+                await asyncio.to_thread(self.partials.park, task, sink, validator)
+            raise
 
 
 def _redirect_target(resp: aiohttp.ClientResponse) -> URL | None:
@@ -198,18 +287,27 @@ def _redirect_target(resp: aiohttp.ClientResponse) -> URL | None:
     try:
         return resp.url.join(URL(location))
     except ValueError:
-        raise Problem(one_line(f"invalid redirect Location {location[:80]!r}"), permanent=True) from None
+        raise Problem(one_line(f"invalid redirect Location {location[:80]!r}"), permanent=True,
+                      code=FailureReason.REDIRECT) from None
+
+
+def _deferral(task: DownloadTask, why: str, seconds: float) -> DownloadDeferral:
+    return DownloadDeferral(task.key, f"not tried: {why} {seconds:.0f} s",
+                            datetime.now(UTC) + timedelta(seconds=seconds))
 
 
 def _check_status(resp: aiohttp.ClientResponse, gate: HostGate) -> None:
-    if resp.status == 200:
+    if resp.status in (200, 206):  # a 206 only answers our Range (scrapers.resume checks it)
         return
     reason = f"HTTP {resp.status} {resp.reason or ''}".strip()
     if resp.status in REFUSALS:
         wish = parse_retry_after(resp.headers.get("Retry-After"), datetime.now(UTC))
         gate.refused(wish)  # the host pauses; the URL waits its Retry-After, or its own backoff
-        raise Problem(reason, retry_after=wish)
-    raise Problem(reason, permanent=400 <= resp.status < 500 and resp.status not in (408, 425))
+        raise Problem(reason, retry_after=wish, code=FailureReason.REFUSED)
+    if resp.status == 416:  # the kept bytes were dropped: the next attempt starts over
+        raise Problem(f"{reason} (the range asked for)", code=FailureReason.CUT_SHORT)
+    raise Problem(reason, permanent=400 <= resp.status < 500 and resp.status not in (408, 425),
+                  code=FailureReason.HTTP_ERROR)
 
 
 def _check_headers(resp: aiohttp.ClientResponse, opts: FetchOptions) -> int | None:
@@ -218,20 +316,25 @@ def _check_headers(resp: aiohttp.ClientResponse, opts: FetchOptions) -> int | No
     if content_type not in JPEG_TYPES:
         # an HTML page where an image should be is often an outage or rate-limit page: retry it
         raise Problem(one_line(f"unexpected content type {content_type[:60]}"),
-                      permanent=not content_type.startswith("text/"))
+                      permanent=not content_type.startswith("text/"), code=FailureReason.WRONG_TYPE)
     declared = resp.content_length
     if declared is not None and declared > opts.max_bytes:
-        raise Problem(f"declared {declared} bytes, over the {opts.max_bytes} byte cap", permanent=True)
+        raise Problem(f"declared {declared} bytes, over the {opts.max_bytes} byte cap", permanent=True,
+                      code=FailureReason.TOO_BIG)
     encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
     return None if encoded else declared
 
 
-def _problem_of(exc: BaseException) -> Problem:
+def _problem_of(exc: BaseException, opts: FetchOptions) -> Problem:
     """What a client or socket error means for the next attempt (most specific first)."""
+    code = FailureReason
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return Problem(f"redirect loop (more than {opts.max_redirects} redirects)", permanent=True,
+                       code=code.REDIRECT)
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return Problem("body cut short (the connection closed before the end)")
+        return Problem("body cut short (the connection closed before the end)", code=code.CUT_SHORT)
     if isinstance(exc, TimeoutError):
-        return Problem("timed out waiting for the server")
+        return Problem("timed out waiting for the server", code=code.TIMEOUT)
     if isinstance(exc, aiohttp.InvalidURL):
-        return Problem("invalid URL", permanent=True)
-    return Problem(one_line(f"connection failed ({type(exc).__name__})"))
+        return Problem("invalid URL", permanent=True, code=code.BAD_URL)
+    return Problem(one_line(f"connection failed ({type(exc).__name__})"), code=code.CONNECTION)

@@ -23,7 +23,7 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -88,16 +88,22 @@ class FlickrCredentials:
 
 
 class CallBudget:
-    """At most ``per_hour`` calls in any sliding hour; ``wait`` sleeps until one is free."""
+    """At most ``per_hour`` calls in any sliding hour; ``wait`` sleeps until one is free.
+
+    Earlier calls (other runs') come in as ``ages``, seconds since each was made, so each leaves
+    the window an hour after it was made; ``already_used`` calls count as made just now.
+    """
 
     def __init__(self, per_hour: int, already_used: int = 0, *,
+                 ages: Iterable[float] = (),
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if per_hour < 1:
             raise ConfigError("the Flickr API budget must be at least 1 call per hour")
         self.per_hour, self.clock, self.sleep = per_hour, clock, sleep
         now = clock()
-        self._calls: deque[float] = deque([now] * min(already_used, per_hour))
+        earlier = sorted(now - age for age in ages) + [now] * already_used
+        self._calls: deque[float] = deque(earlier[-per_hour:])
 
     def wait(self, notice: Callable[[str], None] | None = None) -> None:
         now = self.clock()

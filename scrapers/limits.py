@@ -8,6 +8,8 @@ body streams (``HostGate.take_bytes``), by every connection to the host from one
 so more connections never mean more bandwidth. A 429 or 503 pauses the host for its Retry-After
 (or a growing backoff when it gives none), so a refusing host is left alone instead of being
 hammered by the other workers.
+A caller that will not wait that long passes ``slot(max_pause=...)``: a longer pause raises
+``HostPaused`` instead of sleeping it out, so the task can be handed back with its time.
 """
 
 from __future__ import annotations
@@ -102,6 +104,12 @@ def _positive(text: str, default: float) -> float:
     if math.isnan(value) or value <= 0:
         raise ValueError(text)
     return value
+class HostPaused(Exception):
+    """The host asked for a longer pause than the caller waits: ``seconds`` until it ends."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the host asked to wait {seconds:.0f} s")
+        self.seconds = seconds
 
 
 class HostGate:
@@ -121,9 +129,9 @@ class HostGate:
         self.peak = 0
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self, max_pause: float = math.inf) -> AsyncIterator[None]:
         async with self._sem:
-            await self._take_token()
+            await self._take_token(max_pause)
             self.active += 1
             self.peak = max(self.peak, self.active)
             try:
@@ -136,8 +144,12 @@ class HostGate:
         self._refusals += 1
         pause = retry_after if retry_after is not None else backoff_delay(
             self._refusals, 1.0, 300.0, random.Random())
-        self._paused_until = max(self._paused_until, self.clock() + pause)
+        self.hold(pause)
         return pause
+
+    def hold(self, seconds: float) -> None:
+        """Pause the host for ``seconds`` from now (or keep a longer pause it already has)."""
+        self._paused_until = max(self._paused_until, self.clock() + seconds)
 
     def paused_for(self) -> float:
         """Seconds until the host may be asked again (0 when it is not paused)."""
@@ -162,10 +174,12 @@ class HostGate:
         if self._bytes < 0:
             await asyncio.sleep(-self._bytes / rate)
 
-    async def _take_token(self) -> None:
+    async def _take_token(self, max_pause: float) -> None:
         while True:
             now = self.clock()
             if now < self._paused_until:
+                if self._paused_until - now > max_pause:
+                    raise HostPaused(self._paused_until - now)
                 await asyncio.sleep(self._paused_until - now)
                 continue
             if math.isinf(self.policy.rate):

@@ -59,15 +59,16 @@ def assert_storage_is_clean(data_dir: Path) -> None:
 
 
 def make_due(catalog: Catalog) -> None:
-    """Time travel: every scheduled retry is due now."""
+    """Time travel: every scheduled retry is due now, and every host pause has ended."""
     with catalog.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE candidates SET next_attempt_at = '2000-01-01 00:00:00' "
                              "WHERE next_attempt_at IS NOT NULL")
+        conn.exec_driver_sql("UPDATE host_pauses SET until = '2000-01-01 00:00:00'")
 
 
 FAULTS = {  # each transient one repeats until healed (aiohttp itself retries a reused connection once)
     "reset": ["reset"] * 9, "truncated": ["truncated"] * 9, "slow": ["slow:5"] * 9,
-    "s503": ["503"] * 9, "noeoi": ["no-eoi"] * 9, "loop": ["loop"] * 20,
+    "noeoi": ["no-eoi"] * 9, "loop": ["loop"] * 20,
     "html200": ["html200"] * 9, "htmljpeg": ["html-as-jpeg"] * 9, "wrongtype": ["wrongtype"],
     "big": ["big"], "bigchunked": ["big-chunked"], "noai": ["noai"], "gone": ["404"],
 }
@@ -77,25 +78,31 @@ def test_every_fault_ends_recorded_and_no_corrupt_file_is_stored(tmp_path: Path,
     files = {name: camera_jpeg(i) for i, name in enumerate(["ok1", "ok2", *FAULTS])}
     files["dup"] = files["ok1"]  # same bytes under another URL: stored once
     host = FileHost(files, FAULTS)
-    # two refusing hosts: a host that said "wait" defers its other URLs, in whatever claim order
+    # refusing hosts of their own: a host that said "wait" (even a short backoff, longer than the
+    # horizon of 0 s) defers its other URLs, in whatever claim order
     refusing = FileHost({"r429": camera_jpeg(90)}, {"r429": ["429:120"]})
     refusing_date = FileHost({"rdate": camera_jpeg(91)}, {"rdate": ["429-date:300"]})
+    busy = FileHost({"s503": camera_jpeg(92)}, {"s503": ["503"] * 9})
     with Loopback(host.app()) as server, Loopback(refusing.app()) as other, \
-            Loopback(refusing_date.app()) as third, Catalog.open(catalog_url) as catalog:
+            Loopback(refusing_date.app()) as third, Loopback(busy.app()) as fourth, \
+            Catalog.open(catalog_url) as catalog:
         catalog.add_candidates(
             [Candidate("dir", n, server.url(f"/img/{n}"), expected_sha1=_sha1(files["ok2"]) if n == "ok2"
                        else None) for n in files]
             + [Candidate("flickr", "dup", server.url("/img/dup"))]
             + [Candidate("dir", "r429", other.url("/img/r429")),
-               Candidate("dir", "rdate", third.url("/img/rdate"))]
+               Candidate("dir", "rdate", third.url("/img/rdate")),
+               Candidate("dir", "s503", fourth.url("/img/s503"))]
             + [Candidate("dir", "badsha", server.url("/img/ok1"), expected_sha1="0" * 40)])
-        cfg = config(tmp_path, server.host, other.host, third.host, read_timeout=0.3, max_attempts=2)
+        cfg = config(tmp_path, server.host, other.host, third.host, fourth.host, read_timeout=0.3,
+                     max_attempts=2)
         started = datetime.now(UTC)
         report = download(catalog, cfg, horizon=0.0)
         first = rows(catalog)
         host.heal("slow", "noeoi")
         refusing.heal()
         refusing_date.heal()
+        busy.heal()
         make_due(catalog)
         download(catalog, cfg, horizon=0.0)
         second = rows(catalog)
@@ -123,7 +130,7 @@ def test_every_fault_ends_recorded_and_no_corrupt_file_is_stored(tmp_path: Path,
     # attempts used up on a fault that never clears: permanent, with the reason kept
     assert status["slow"] == "failed" and second["slow"][4] is None and "timed out" in second["slow"][2]
     assert second["ok1"][5] == second["dup"][5], "one image found twice is stored once"
-    fetched = {**files, **refusing.files, **refusing_date.files}
+    fetched = {**files, **refusing.files, **refusing_date.files, **busy.files}
     expected = {hashlib.sha256(fetched[n]).hexdigest() + ".jpg" for n, st in status.items()
                 if st == "downloaded"}
     assert set(stored_files(tmp_path)) == expected  # nothing else: no partial or rejected body
@@ -246,7 +253,7 @@ def test_a_long_pause_hands_the_hosts_other_urls_back_untried(tmp_path: Path, ca
         status, _, note, attempts, next_at, _ = state[name]
         assert (status, attempts) == ("pending", 0) and "asked to wait" in note
         assert _seconds_after(next_at, started) == pytest.approx(120, abs=5)
-    assert report.failed == 5 and report.stored == 0
+    assert (report.failed, report.deferred, report.stored) == (1, 4, 0)  # URLs, each counted once
 
 
 def test_claims_never_overlap_and_an_ended_lease_comes_back(catalog_url: str) -> None:

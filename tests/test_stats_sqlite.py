@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,18 @@ import pytest
 from db import Catalog
 from db.stats import sqlite_sql
 from db.stats_sqlite import SQL, quick_stats, read_stats, sqlite_file
-from pipeline.records import Candidate, CandidateKey, CatalogStats, Download, Reason, ScrapeTally, Verdict
+from pipeline.records import (
+    Candidate,
+    CandidateKey,
+    CandidateSkip,
+    CatalogStats,
+    Download,
+    DownloadFailure,
+    FailureReason,
+    Reason,
+    ScrapeTally,
+    Verdict,
+)
 from tests.conftest import REPO
 
 
@@ -34,6 +46,12 @@ def _filled(url: str) -> None:
             if reasons is not None:
                 catalog.record_verdict(sha, Verdict(not reasons, "iPhone-6" if not reasons else None,
                                                     reasons, "p", "r"))
+        later = datetime.now(UTC) + timedelta(hours=1)
+        catalog.record_fetch_results([], [
+            DownloadFailure(CandidateKey("flickr", "4"), "HTTP 404", None, FailureReason.HTTP_ERROR),
+            DownloadFailure(CandidateKey("flickr", "5"), "timed out", later, FailureReason.TIMEOUT),
+            DownloadFailure(CandidateKey("flickr", "6"), "timed out", later, FailureReason.TIMEOUT)],
+            [CandidateSkip(CandidateKey("flickr", "7"), Reason.NON_NATIVE_SIZE, "o_dims 10x10")])
         run = catalog.start_scrape_run("flickr")
         catalog.save_scrape_run(run, ScrapeTally(api_calls=7, found=9, added=9), finished=True)
         with catalog.engine.begin() as conn:
@@ -54,6 +72,9 @@ def test_sqlite3_answers_as_the_catalog_does(sqlite_url: str) -> None:
     assert quick is not None and _same(quick, full)
     assert {r.reason for r in full.reasons} == {"low_quality", "non_native_size"}
     assert full.quality and full.sizes and full.api_calls  # every figure has rows to compare
+    assert sorted((f.camera or "", f.reason, f.gave_up, f.count) for f in full.failures) == [
+        ("", "http_error", True, 1), ("", "timeout", False, 1), ("iPhone-6", "timeout", False, 1)]
+    assert [(r.reason, r.count) for r in full.skips] == [("non_native_size", 1)]
 
 
 def test_what_sqlite3_cannot_answer_goes_through_the_catalog(tmp_path: Path) -> None:

@@ -14,6 +14,9 @@ import click
 from flows.cli.context import registry_of, settings_of
 from flows.stages.sources import REVIEW_SITES, SOURCES
 from pipeline.errors import CamidError
+from pipeline.records import FailureReason
+
+FAILURE_CODES = tuple(code.value for code in FailureReason)
 
 
 @click.command()
@@ -84,14 +87,22 @@ def scrape(ctx: click.Context, source: str, cameras_: tuple[str, ...], limit: in
 @click.option("--backoff", type=click.FloatRange(min=0.0), default=30.0, show_default=True,
               help="Base of the exponential backoff, in seconds.")
 @click.option("--wait-retries", type=click.FloatRange(min=0.0), default=10.0, show_default=True,
-              help="Wait for retries due within this many seconds before finishing.")
+              help="Wait for retries due within this many seconds before finishing; no wait lasts "
+                   "longer (a host that asks for a longer pause has its URLs handed back).")
 @click.option("--contact", envvar="CAMID_CONTACT", metavar="EMAIL|URL",
               help="Contact for the User-Agent (required for Wikimedia hosts: without one, a run "
                    "with URLs due there stops before fetching) [env CAMID_CONTACT].")
+@click.option("--retry-failed", is_flag=True,
+              help="First re-queue the URLs that were given up (failed for good), with fresh attempts.")
+@click.option("--reason", "reasons", multiple=True, metavar="CODE",
+              help="With --retry-failed: only URLs whose last failure has this code, matched exactly "
+                   "(repeatable or comma-separated; `camid stats` counts them): "
+                   + ", ".join(FAILURE_CODES) + ".")
 @click.pass_context
 def download(ctx: click.Context, limit: int | None, concurrency: int, host_limits: tuple[str, ...],
              follow_hosts: tuple[str, ...], timeout: float, max_bytes: int, max_attempts: int,
-             backoff: float, wait_retries: float, contact: str | None) -> None:
+             backoff: float, wait_retries: float, contact: str | None, retry_failed: bool,
+             reasons: tuple[str, ...]) -> None:
     """Fetch pending candidates into content-addressed storage."""
     from db import Catalog
     from flows.progress import progress_ticker
@@ -99,15 +110,38 @@ def download(ctx: click.Context, limit: int | None, concurrency: int, host_limit
     from flows.stages.configs import downloader_config
 
     settings = settings_of(ctx)
+    codes = _failure_codes(reasons, retry_failed)
     config = downloader_config(settings.data_dir, concurrency=concurrency, host_limits=host_limits,
                                contact=contact, timeout=timeout, max_bytes=max_bytes,
                                max_attempts=max_attempts, backoff=backoff, follow_hosts=follow_hosts)
-    with Catalog.open(settings.catalog_url) as catalog, progress_ticker() as tick:
-        report = run_download(catalog, config, limit, tick, horizon=wait_retries)
+    with Catalog.open(settings.catalog_url) as catalog:
+        if retry_failed:
+            requeued = catalog.requeue_failed(codes)
+            which = f" (last failure {', '.join(codes)})" if codes else ""
+            click.echo(f"re-queued {requeued} URL(s) that had been given up{which}")
+        with progress_ticker() as tick:
+            report = run_download(catalog, config, limit, tick, horizon=wait_retries)
     rate = report.bytes / max(report.seconds, 1e-9) / 1e6
     click.echo(f"stored {report.stored} file(s) ({report.bytes / 1e6:.1f} MB, {rate:.1f} MB/s); "
                f"{report.failed} failed (will retry), {report.gave_up} failed for good, "
-               f"{report.skipped} opted out")
+               f"{report.skipped} opted out, {report.deferred} deferred untried (the host asked "
+               "to wait, or the disk was full)")
+    if report.failed_by_reason:
+        click.echo("failed by reason: " + ", ".join(
+            f"{code} {n}" for code, n in sorted(report.failed_by_reason.items())))
     if report.next_retry_at is not None:
         click.echo(f"next retry due at {report.next_retry_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+def _failure_codes(reasons: tuple[str, ...], retry_failed: bool) -> list[str] | None:
+    """The ``--reason`` codes (None: every given-up URL), each one a known code."""
+    codes = [c.strip().lower() for item in reasons for c in item.split(",") if c.strip()]
+    if codes and not retry_failed:
+        raise CamidError("--reason chooses which given-up URLs --retry-failed re-queues: "
+                         "give --retry-failed too")
+    unknown = [c for c in codes if c not in FAILURE_CODES]
+    if unknown:
+        raise CamidError(f"--reason {unknown[0]!r} is not a failure code: use one of "
+                         + ", ".join(FAILURE_CODES))
+    return codes or None
 

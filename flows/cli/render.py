@@ -10,7 +10,7 @@ from flows.stages.inspect import Inspection
 from flows.stages.signatures import SignatureRow
 from pipeline.records import CatalogStats, ValueCount
 from pipeline.registry import Registry
-from pipeline.summary import api_call_figures, summarise, total
+from pipeline.summary import SourceSummary, api_call_figures, summarise, total
 
 
 def cameras_table(registry: Registry) -> Table:
@@ -30,27 +30,35 @@ def cameras_table(registry: Registry) -> Table:
     return table
 
 
+# the per camera and source table: (column title, SourceSummary field)
+_COUNT_COLUMNS = (("candidates", "candidates"), ("pending", "pending"), ("will retry", "will_retry"),
+                  ("gave up", "gave_up"), ("skipped", "skipped"), ("downloaded", "downloaded"),
+                  ("accepted", "accepted"), ("rejected", "rejected"))
+
+
 def print_stats(console: Console, stats: CatalogStats) -> None:
-    """Per camera and source counts, rejections by reason, then the distributions."""
+    """Per camera and source counts, rejections by reason, why candidates were ruled out or
+    failed, then the distributions."""
     lines = summarise(stats)
-    table = Table(title="Catalog: candidates per claimed camera and source")
-    cols = ("camera", "source", "candidates", "pending", "failed", "skipped", "downloaded",
-            "accepted", "rejected", "top rejection reasons")
-    for col in cols:
-        table.add_column(col, justify="left" if col in ("camera", "source") or "reason" in col
-                         else "right")
+    table = Table(title="Catalog: candidates per claimed camera and source (failed: will retry "
+                        "or gave up)")
+    table.add_column("camera")
+    table.add_column("source")
+    for title, _ in _COUNT_COLUMNS:
+        table.add_column(title, justify="right")
+    table.add_column("top rejection reasons")
     for line in (*lines, total(lines)) if lines else ():
-        top = sorted(line.rejected_by_reason, key=lambda kv: -kv[1])[:3]
         table.add_row(
             line.camera or ("(all)" if line.source == "all" else "(none)"),
             line.source,
-            *(str(getattr(line, c)) for c in cols[2:9]),
-            ", ".join(f"{r} {n}" for r, n in top) or "-",
+            *(str(getattr(line, f)) for _, f in _COUNT_COLUMNS),
+            _top(line.rejected_by_reason),
         )
     if not lines:
         console.print("The catalog is empty: run `camid scrape SOURCE` to add candidates.")
     else:
         console.print(table)
+        console.print(_reasons_table(lines))
     if stats.api_calls:
         console.print(_api_calls_table(stats))
     for title, values in (("JPEG quality of stored files", stats.quality),
@@ -58,6 +66,26 @@ def print_stats(console: Console, stats: CatalogStats) -> None:
                           ("Licences of candidates", stats.licences)):
         if values:
             console.print(_value_table(title, values))
+
+
+def _top(counts: tuple[tuple[str, int], ...], n: int = 3) -> str:
+    return ", ".join(f"{r} {c}" for r, c in sorted(counts, key=lambda kv: -kv[1])[:n]) or "-"
+
+
+def _reasons_table(lines: tuple[SourceSummary, ...]) -> Table:
+    """Per source: why candidates were ruled out before download, and why downloads failed
+    (the codes `camid download --retry-failed --reason CODE` takes)."""
+    table = Table(title="Why candidates were ruled out before download, or failed")
+    for col in ("source", "ruled out before download", "failed, will retry", "failed, gave up"):
+        table.add_column(col)
+    by_source: dict[str, list[SourceSummary]] = {}
+    for line in lines:
+        by_source.setdefault(line.source, []).append(line)
+    for source, group in sorted(by_source.items()):
+        merged = total(tuple(group))
+        table.add_row(source, _top(merged.skipped_by_reason, 5), _top(merged.will_retry_by_reason, 5),
+                      _top(merged.gave_up_by_reason, 5))
+    return table
 
 
 def _api_calls_table(stats: CatalogStats) -> Table:

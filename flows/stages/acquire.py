@@ -7,6 +7,11 @@ every batch of results as it arrives. After ``kill -9``, the next run releases t
 process's leases and temporary files and simply goes on: files already stored are found again
 by their hash, so the final state equals that of an uninterrupted run. A run that would break a
 host's rules for every client (Wikimedia's hosts want a contact) stops before its first request.
+
+No wait lasts longer than the horizon (``--wait-retries``): a host paused for longer has its
+URLs handed back with the time its pause ends, and the pause is kept in the catalog so the next
+run (or another downloader) leaves the host alone at once. The report counts URLs by where each
+ended in this run (a URL retried twice and then stored is one stored URL).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from db import Catalog
@@ -36,8 +41,9 @@ from pipeline.registry import Camera
 from pipeline.storage import prepare_storage
 from scrapers.base import Found, Skipped, Source
 from scrapers.download import Downloader, DownloaderConfig
-from scrapers.fetch import clean_incoming
+from scrapers.fetch import Result, clean_incoming
 from scrapers.hosts import CONTACT_HOSTS, CONTACT_MISSING
+from scrapers.partial import clean_partials
 
 BATCH = 100
 
@@ -53,6 +59,10 @@ class ScrapeReport:
 
 @dataclass(frozen=True, slots=True)
 class DownloadReport:
+    """URLs by where each ended in this run: ``failed`` will be retried, ``gave_up`` will not,
+    ``deferred`` were handed back untried (their host asked to wait, or the disk was full);
+    ``failed_by_reason`` counts the failed and given-up URLs by failure code."""
+
     stored: int
     bytes: int
     failed: int
@@ -60,6 +70,8 @@ class DownloadReport:
     skipped: int
     seconds: float
     next_retry_at: datetime | None
+    deferred: int = 0
+    failed_by_reason: dict[str, int] = field(default_factory=dict)
 
 
 def scrape(catalog: Catalog, source: Source, cameras: Sequence[Camera], limit: int | None = None,
@@ -121,13 +133,18 @@ def download(catalog: Catalog, config: DownloaderConfig, limit: int | None = Non
     recover(catalog, config)
     started = time.monotonic()
     feed = _Feed(catalog, claimer, limit, lease, horizon, batch=max(8, config.concurrency))
+    # never wait for a host longer than for a retry: a longer pause hands its URLs back
+    bounded = replace(config, defer_after=min(config.defer_after, horizon))
+    downloader = Downloader(bounded, catalog.host_pauses(datetime.now(UTC)))
     try:
-        counts = asyncio.run(_run(catalog, Downloader(config), feed, tick or _no_tick))
+        tally = asyncio.run(_run(catalog, downloader, feed, tick or _no_tick))
     finally:
         catalog.release_claims(claimer)
-    return DownloadReport(stored=counts["stored"], bytes=counts["bytes"], failed=counts["failed"],
+    counts = tally.counts()
+    return DownloadReport(stored=counts["stored"], bytes=tally.bytes, failed=counts["failed"],
                           gave_up=counts["gave_up"], skipped=counts["skipped"],
-                          seconds=time.monotonic() - started, next_retry_at=catalog.next_retry_at())
+                          seconds=time.monotonic() - started, next_retry_at=catalog.next_retry_at(),
+                          deferred=counts["deferred"], failed_by_reason=tally.failed_by_reason())
 
 
 def require_contact(catalog: Catalog, config: DownloaderConfig) -> None:
@@ -141,10 +158,12 @@ def require_contact(catalog: Catalog, config: DownloaderConfig) -> None:
 
 
 def recover(catalog: Catalog, config: DownloaderConfig) -> None:
-    """Release the leases and temporary files of downloaders on this host that are gone."""
+    """Release the leases and temporary files of downloaders on this host that are gone, and
+    bodies parked for resuming too long ago."""
     for claimer in dead_local_claimers(catalog.live_claimers(datetime.now(UTC))):
         catalog.release_claims(claimer)
     clean_incoming(config.fetch.data_dir, process_alive)
+    clean_partials(config.fetch.data_dir)
 
 
 class _Feed:
@@ -183,21 +202,54 @@ class _Feed:
                 return
             await asyncio.sleep(max(0.01, wait))
 
-    async def keep_leases(self) -> None:
+    async def keep_leases(self, downloader: Downloader) -> None:
         """Renew this downloader's leases every third of a lease while it works, so a slow file
-        (a big one on a slow link, a host that asked to wait) is never handed to another."""
+        (a big one on a slow link) is never handed to another; and honour the host pauses other
+        downloaders have met since."""
         period = self.lease.total_seconds() / 3
         while True:
             await asyncio.sleep(period)
-            self.catalog.renew_claims(self.claimer, datetime.now(UTC) + self.lease)
+            now = datetime.now(UTC)
+            self.catalog.renew_claims(self.claimer, now + self.lease)
+            downloader.honour(self.catalog.host_pauses(now))
 
     def recorded(self, n: int) -> None:
         self.outstanding -= n
         self.changed.set()
 
 
-async def _run(catalog: Catalog, downloader: Downloader, feed: _Feed, tick: Tick) -> Counter[str]:
-    keeper = asyncio.create_task(feed.keep_leases())
+class _Tally:
+    """Where each URL of the run ended (its last result): counts of URLs, not of attempts."""
+
+    def __init__(self) -> None:
+        self.last: dict[CandidateKey, tuple[str, str | None]] = {}  # (kind, failure code)
+        self.bytes = 0
+
+    def add(self, results: Sequence[Result]) -> None:
+        for result in results:
+            self.last[result.key] = _kind(result)
+            if isinstance(result, Download):
+                self.bytes += result.bytes
+
+    def counts(self) -> Counter[str]:
+        counts: Counter[str] = Counter(stored=0, failed=0, gave_up=0, skipped=0, deferred=0)
+        counts.update(kind for kind, _ in self.last.values())
+        return counts
+
+    def failed_by_reason(self) -> dict[str, int]:
+        return dict(Counter(code for _, code in self.last.values() if code is not None))
+
+
+def _kind(result: Result) -> tuple[str, str | None]:
+    if isinstance(result, Download):
+        return "stored", None
+    if isinstance(result, DownloadFailure):
+        return "gave_up" if result.permanent else "failed", result.code.value
+    return "skipped" if isinstance(result, CandidateSkip) else "deferred", None
+
+
+async def _run(catalog: Catalog, downloader: Downloader, feed: _Feed, tick: Tick) -> _Tally:
+    keeper = asyncio.create_task(feed.keep_leases(downloader))
     try:
         return await _record_results(catalog, downloader, feed, tick)
     finally:
@@ -205,8 +257,10 @@ async def _run(catalog: Catalog, downloader: Downloader, feed: _Feed, tick: Tick
 
 
 async def _record_results(catalog: Catalog, downloader: Downloader, feed: _Feed,
-                          tick: Tick) -> Counter[str]:
-    counts: Counter[str] = Counter()
+                          tick: Tick) -> _Tally:
+    """Write each batch as it comes; progress counts URLs done of the URLs due (the total grows
+    only when more come due during the run)."""
+    tally = _Tally()
     total = feed.total()
     tick("downloading", 0, total)
     async for results in downloader.batches(feed.tasks()):
@@ -214,15 +268,12 @@ async def _record_results(catalog: Catalog, downloader: Downloader, feed: _Feed,
         failures = [r for r in results if isinstance(r, DownloadFailure)]
         skips = [r for r in results if isinstance(r, CandidateSkip)]
         deferred = [r for r in results if isinstance(r, DownloadDeferral)]
-        catalog.record_fetch_results(downloads, failures, skips, deferred)
+        catalog.record_fetch_results(downloads, failures, skips, deferred, downloader.take_pauses())
         feed.recorded(len(results))
-        counts.update(stored=len(downloads), bytes=sum(d.bytes for d in downloads),
-                      failed=sum(not f.permanent for f in failures) + len(deferred),
-                      gave_up=sum(f.permanent for f in failures), skipped=len(skips))
-        done = counts["stored"] + counts["failed"] + counts["gave_up"] + counts["skipped"]
-        total = max(total, done)
-        tick("downloading", done, total)
-    return counts
+        tally.add(results)
+        total = max(total, len(feed.keys))
+        tick("downloading", len(tally.last), total)
+    return tally
 
 
 def _skip_of(skipped: Skipped) -> CandidateSkip:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import CamidError
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from db import Catalog
     from pipeline.registry import Registry
     from scrapers.base import Source
+    from scrapers.flickr_api import CallBudget
 
 SOURCES = ("flickr", "wikimedia", "reviews", "dir")
 REVIEW_SITES = ("dpreview", "gsmarena")
@@ -51,19 +52,29 @@ def make_source(source: str, catalog: Catalog, registry: Registry, *, endpoint: 
 
 def _flickr(catalog: Catalog, endpoint: str | None, licences: tuple[str, ...], budget: int,
             notice: Callable[[str], None]) -> Source:
-    from datetime import UTC, datetime, timedelta
-
     from scrapers.flickr import DEFAULT_LICENCES, LICENCES, FlickrOptions, FlickrSource
-    from scrapers.flickr_api import CallBudget, FlickrCaller, FlickrCredentials
+    from scrapers.flickr_api import FlickrCaller, FlickrCredentials
 
     credentials = FlickrCredentials.from_env(dict(os.environ))
     chosen = tuple(x.strip() for item in licences for x in item.split(",") if x.strip())
     unknown = [x for x in chosen if x not in LICENCES]
     if unknown:
         raise CamidError(f"unknown Flickr licence id {unknown[0]!r}: use {', '.join(LICENCES)}")
-    used = catalog.api_calls_since("flickr", datetime.now(UTC) - timedelta(hours=1))
-    caller = FlickrCaller(credentials, CallBudget(budget, used), endpoint=endpoint, notice=notice)
+    caller = FlickrCaller(credentials, flickr_budget(catalog, budget), endpoint=endpoint, notice=notice)
     return FlickrSource(caller, FlickrOptions(licences=chosen or DEFAULT_LICENCES))
+
+
+def flickr_budget(catalog: Catalog, per_hour: int, **clocks: Any) -> CallBudget:
+    """The hourly Flickr budget with the calls of the last hour at the times they were made
+    (as the catalog stamped them), so each frees its place an hour after it was made."""
+    from datetime import UTC, datetime, timedelta
+
+    from scrapers.flickr_api import CallBudget
+
+    now = datetime.now(UTC)
+    ages = [(now - at).total_seconds() for at, calls in
+            catalog.api_call_times("flickr", now - timedelta(hours=1)) for _ in range(calls)]
+    return CallBudget(per_hour, ages=ages, **clocks)
 
 
 def _wikimedia(registry: Registry, endpoint: str | None, contact: str | None,
