@@ -39,19 +39,22 @@ from pipeline.records import (
     HostPause,
     Reason,
 )
-from scrapers.base import AGENT, one_line, user_agent
+from scrapers.base import AGENT, user_agent
 from scrapers.fetch import FetchOptions, Incoming, Problem, Result, failure, fetch_local
 from scrapers.hosts import CONTACT_MISSING, DEFAULT_RULES, HostRules
 from scrapers.limits import DEFAULT_POLICIES, HostGate, HostPaused, HostPolicy, policy_for
 from scrapers.partial import Kept, PartialStore
+from scrapers.responses import (
+    check_headers,
+    check_status,
+    deferral,
+    problem_of,
+    redirect_target,
+)
 from scrapers.resume import range_headers, resume_validator, whole_length
-from scrapers.retry import opt_out, parse_retry_after
+from scrapers.retry import opt_out
 
 CHUNK = 256 * 1024
-JPEG_TYPES = frozenset({"image/jpeg", "image/jpg", "image/pjpeg", "application/octet-stream",
-                        "binary/octet-stream", ""})
-REFUSALS = frozenset({429, 503})
-REDIRECTS = frozenset({301, 302, 303, 307, 308})
 LOCAL_SOURCE = "dir"
 DISK_FULL_WAIT = 300.0  # after a full disk, the tasks still to come are handed back for this long
 # what ends a body early: what arrived may be kept and resumed
@@ -147,7 +150,7 @@ class Downloader:
                     try:
                         result = await self._fetch(session, task, gate, total)
                     except HostPaused as paused:  # the pause began while this task waited its turn
-                        result = _deferral(task, "the host asked to wait", paused.seconds)
+                        result = deferral(task, "the host asked to wait", paused.seconds)
                 if isinstance(result, DownloadFailure) and result.code is FailureReason.DISK_FULL:
                     self._disk_full_until = time.monotonic() + DISK_FULL_WAIT
                 await out.put(result)
@@ -176,11 +179,11 @@ class Downloader:
         longer pause than we wait."""
         disk = self._disk_full_until - time.monotonic()
         if disk > 0:
-            return _deferral(task, "the disk is full; again in", disk)
+            return deferral(task, "the disk is full; again in", disk)
         pause = gate.paused_for()
         if pause <= self.config.defer_after:
             return None
-        return _deferral(task, "the host asked to wait", pause)
+        return deferral(task, "the host asked to wait", pause)
 
     async def _fetch(self, session: aiohttp.ClientSession, task: DownloadTask, gate: HostGate,
                      total: asyncio.Semaphore) -> Result:
@@ -197,7 +200,7 @@ class Downloader:
         except Problem as problem:
             result = self._failed(task, problem)
         except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
-            result = self._failed(task, _problem_of(exc, opts))
+            result = self._failed(task, problem_of(exc, opts))
         final = not isinstance(result, DownloadFailure) or result.permanent
         if final and self.partials.has(task):
             self.partials.discard(task)  # no attempt will resume it
@@ -227,7 +230,7 @@ class Downloader:
             gate = self.gate(host_key(str(url)))
             async with gate.slot(self.config.defer_after), total, \
                     session.get(url, allow_redirects=False, headers=ask) as resp:
-                target = _redirect_target(resp)
+                target = redirect_target(resp)
                 if target is None:
                     return await self._answer(task, resp, gate, kept)
             refusal = self.config.hosts.redirect_refusal(task.key.source, URL(task.url), target)
@@ -243,11 +246,11 @@ class Downloader:
         opts = self.config.fetch
         if resp.status == 416 and kept is not None:  # the kept bytes do not fit the file now
             self.partials.discard(task)
-        _check_status(resp, gate)
+        check_status(resp, gate)
         token = opt_out(resp.headers.getall("X-Robots-Tag", []), AGENT)
         if token:
             return CandidateSkip(task.key, Reason.OPT_OUT, f"X-Robots-Tag: {token}")
-        declared = _check_headers(resp, opts)
+        declared = check_headers(resp, opts)
         with await self._sink(task, resp.status, kept) as sink:
             declared = whole_length(resp.status, resp.headers, sink.size, declared)
             await self._receive(task, resp, sink, kept, gate)
@@ -277,64 +280,3 @@ class Downloader:
             if validator:
                 await asyncio.to_thread(self.partials.park, task, sink, validator)
             raise
-
-
-def _redirect_target(resp: aiohttp.ClientResponse) -> URL | None:
-    """Where a redirect points (relative to the URL asked), or None for any other answer."""
-    location = resp.headers.get("Location")
-    if resp.status not in REDIRECTS or not location:
-        return None
-    try:
-        return resp.url.join(URL(location))
-    except ValueError:
-        raise Problem(one_line(f"invalid redirect Location {location[:80]!r}"), permanent=True,
-                      code=FailureReason.REDIRECT) from None
-
-
-def _deferral(task: DownloadTask, why: str, seconds: float) -> DownloadDeferral:
-    return DownloadDeferral(task.key, f"not tried: {why} {seconds:.0f} s",
-                            datetime.now(UTC) + timedelta(seconds=seconds))
-
-
-def _check_status(resp: aiohttp.ClientResponse, gate: HostGate) -> None:
-    if resp.status in (200, 206):  # a 206 only answers our Range (scrapers.resume checks it)
-        return
-    reason = f"HTTP {resp.status} {resp.reason or ''}".strip()
-    if resp.status in REFUSALS:
-        wish = parse_retry_after(resp.headers.get("Retry-After"), datetime.now(UTC))
-        gate.refused(wish)  # the host pauses; the URL waits its Retry-After, or its own backoff
-        raise Problem(reason, retry_after=wish, code=FailureReason.REFUSED)
-    if resp.status == 416:  # the kept bytes were dropped: the next attempt starts over
-        raise Problem(f"{reason} (the range asked for)", code=FailureReason.CUT_SHORT)
-    raise Problem(reason, permanent=400 <= resp.status < 500 and resp.status not in (408, 425),
-                  code=FailureReason.HTTP_ERROR)
-
-
-def _check_headers(resp: aiohttp.ClientResponse, opts: FetchOptions) -> int | None:
-    """The declared length to check the body against (None when unknown or encoded)."""
-    content_type = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if content_type not in JPEG_TYPES:
-        # an HTML page where an image should be is often an outage or rate-limit page: retry it
-        raise Problem(one_line(f"unexpected content type {content_type[:60]}"),
-                      permanent=not content_type.startswith("text/"), code=FailureReason.WRONG_TYPE)
-    declared = resp.content_length
-    if declared is not None and declared > opts.max_bytes:
-        raise Problem(f"declared {declared} bytes, over the {opts.max_bytes} byte cap", permanent=True,
-                      code=FailureReason.TOO_BIG)
-    encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
-    return None if encoded else declared
-
-
-def _problem_of(exc: BaseException, opts: FetchOptions) -> Problem:
-    """What a client or socket error means for the next attempt (most specific first)."""
-    code = FailureReason
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return Problem(f"redirect loop (more than {opts.max_redirects} redirects)", permanent=True,
-                       code=code.REDIRECT)
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return Problem("body cut short (the connection closed before the end)", code=code.CUT_SHORT)
-    if isinstance(exc, TimeoutError):
-        return Problem("timed out waiting for the server", code=code.TIMEOUT)
-    if isinstance(exc, aiohttp.InvalidURL):
-        return Problem("invalid URL", permanent=True, code=code.BAD_URL)
-    return Problem(one_line(f"connection failed ({type(exc).__name__})"), code=code.CONNECTION)
