@@ -14,7 +14,8 @@ from sqlalchemy.dialects import sqlite
 
 from db.models import CandidateRow, ImageRow, ScrapeRunRow
 from db.stats_rows import stats_from_rows
-from pipeline.records import CandidateStatus, CatalogStats
+from pipeline.catalog_stats import CatalogStats
+from pipeline.records import CandidateStatus
 
 TOP_SIZES = 20
 

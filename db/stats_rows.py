@@ -10,16 +10,15 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pipeline.records import (
-    CandidateStatus,
+from pipeline.catalog_stats import (
     CatalogStats,
     FailureCount,
-    FailureReason,
     ReasonCount,
     SourceApiCalls,
     StatusCount,
     ValueCount,
 )
+from pipeline.records import CandidateStatus, FailureReason
 
 Rows = Iterable[Sequence[Any]]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from db.migrate import HEAD
 from db.stats_rows import stats_from_rows
-from pipeline.records import CatalogStats
+from pipeline.catalog_stats import CatalogStats
 
 BUSY_S = 30.0  # as long as the catalog's own busy timeout: a writer may hold the lock a moment
 SQLITE_PREFIXES = ("sqlite:///", "sqlite+pysqlite:///")

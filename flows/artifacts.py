@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from pipeline.records import CatalogStats
+from pipeline.catalog_stats import CatalogStats
 from pipeline.summary import summarise, summary_to_json, total
 
 

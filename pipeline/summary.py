@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.records import CandidateStatus, CatalogStats
+from pipeline.catalog_stats import CatalogStats
+from pipeline.records import CandidateStatus
 
 # statuses that mean "a file was fetched and stored"
 FETCHED = (CandidateStatus.DOWNLOADED, CandidateStatus.ACCEPTED, CandidateStatus.REJECTED)

@@ -15,11 +15,11 @@ import pytest
 from db import Catalog
 from db.stats import sqlite_sql
 from db.stats_sqlite import SQL, quick_stats, read_stats, sqlite_file
+from pipeline.catalog_stats import CatalogStats
 from pipeline.records import (
     Candidate,
     CandidateKey,
     CandidateSkip,
-    CatalogStats,
     Download,
     DownloadFailure,
     FailureReason,

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from flows.stages.inspect import Inspection
 from flows.stages.signatures import SignatureRow
-from pipeline.records import CatalogStats, ValueCount
+from pipeline.catalog_stats import CatalogStats, ValueCount
 from pipeline.registry import Registry
 from pipeline.summary import SourceSummary, api_call_figures, summarise, total
 
