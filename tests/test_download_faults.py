@@ -433,4 +433,5 @@ def test_a_gate_never_sleeps_out_a_pause_longer_than_its_caller_waits() -> None:
         return paused.value.seconds
 
     t0 = time.monotonic()
-    assert asyncio.run(scenario()) == pytest.approx(3600, abs=1) and time.monotonic() - t0 < 1
+    # a handed-back pause means no real sleep (5 s: generous for a loaded machine)
+    assert asyncio.run(scenario()) == pytest.approx(3600, abs=1) and time.monotonic() - t0 < 5

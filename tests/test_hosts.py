@@ -239,13 +239,12 @@ def timed_download(data_dir: Path, catalog: Catalog, seed: int, mbps: float) -> 
 
 
 def test_a_hosts_byte_rate_holds_across_its_connections(tmp_path: Path, catalog_url: str) -> None:
-    """2 MiB over two connections sharing 32 Mbps (4 MB/s) take >= ~0.52 s; unlimited, far less.
-    (A behavioural check with wide margins, not a speed goal.)"""
+    """2 MiB over two connections sharing 32 Mbps (4 MB/s) take >= ~0.52 s (without the shared
+    bucket they take 0.05-0.07 s here). Only the lower bound is asserted: a loaded machine makes
+    any download slower, so comparing with an unlimited run's wall time would be a coin toss."""
     with Catalog.open(catalog_url) as catalog:
         limited = timed_download(tmp_path, catalog, 50, mbps=32.0)
-        unlimited = timed_download(tmp_path, catalog, 60, mbps=INF)
     assert limited >= 0.45, limited
-    assert unlimited < limited - 0.25, (unlimited, limited)
 
 
 # ---- host limits from the command line ---------------------------------------------------------

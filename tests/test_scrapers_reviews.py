@@ -63,7 +63,8 @@ def test_default_spacing_without_robots_rules() -> None:
         found = list(src.find([REGISTRY.get("HTC-1-M7")]))
         elapsed = time.monotonic() - t0
     assert len(found) == 3 and len(fake.pages) == 5  # no robots rules: /private/ is allowed too
-    assert elapsed >= 0.3 * 3 and min(server.meter.gaps(server.host)[1:]) >= 0.29
+    # 0.3 s asked; server-side arrival jitters on a loaded machine, an unspaced client is ~1 ms apart
+    assert elapsed >= 0.3 * 3 and min(server.meter.gaps(server.host)[1:]) >= 0.2
 
 
 def test_a_failing_robots_txt_forbids_everything_and_fails_the_site() -> None:
