@@ -21,12 +21,12 @@ import simplejpeg
 from PIL import Image
 
 from pipeline import dct_detectors, detectors
+from pipeline.dedup import MAX_DECODE_PIXELS  # one decompression-bomb bound for every decode
 from pipeline.evidence import PixelFacts
 from pipeline.records import ImageFacts
 
 DECODER = f"libjpeg-turbo via simplejpeg {simplejpeg.__version__}, luma, ISLOW IDCT"
 PIXEL_VERSION = 1  # bump when a detector changes what it measures, so curate measures again
-MAX_DECODE_PIXELS = 400_000_000  # no decode above this declared size (a decompression bomb)
 # copy-move matching (the costliest detector) runs only where the thumbnail does not already
 # vouch for the whole frame: no thumbnail, or one region of it differing by this much or more
 CLEAN_THUMBNAIL = 8.0
