@@ -120,7 +120,7 @@ def train_flow(manifest_dir: str | None = None, run_name: str = "default", arch:
         "seed": seed, "workers": 0})
     result = train(cfg, log=print)
     last = result.last
-    names = ("train_loss", "train_acc", "val_loss", "val_acc")
+    names = ("train_loss", "train_acc", "val_loss", "val_acc", "val_score")
     metrics = {k: getattr(last, k) for k in names} if last else {}
     publish_run(result.run_dir, "Training", metrics, sorted(result.run_dir.glob("*.png")))
     return str(result.run_dir)
@@ -129,7 +129,7 @@ def train_flow(manifest_dir: str | None = None, run_name: str = "default", arch:
 @flow(name="evaluate", log_prints=True)
 def evaluate_flow(run_dir: str | None = None, crop_size: Positive = 512, tta: bool = True,
                   data_dir: str | None = None) -> dict[str, float]:
-    """The 2018 challenge protocol and robustness curves on the run's validation split."""
+    """The 2018 challenge protocol and robustness curves on the run's test split (unseen devices)."""
     from flows.artifacts import publish_run
     from flows.stages.configs import eval_config
     from training.evaluate import evaluate
@@ -137,9 +137,13 @@ def evaluate_flow(run_dir: str | None = None, crop_size: Positive = 512, tta: bo
     settings = _settings(data_dir, None)
     path = Path(run_dir) if run_dir else settings.data_dir / "runs" / "default"
     result = evaluate(path, eval_config({"crop_size": crop_size, "tta": tta}))
+    low, high = result.ci95.get("weighted_accuracy", [float("nan")] * 2)
     headline = {"weighted_accuracy": result.weighted_accuracy,
+                "weighted_accuracy_ci95_low": low, "weighted_accuracy_ci95_high": high,
                 "accuracy_unaltered": result.accuracy_unaltered,
                 "accuracy_altered": result.accuracy_altered}
+    if result.baseline:
+        headline["baseline_weighted_accuracy"] = result.baseline["weighted_accuracy"]
     publish_run(path, "Evaluation", headline, sorted(path.glob("*.png")))
     return headline
 

@@ -42,9 +42,21 @@ def test_train_writes_a_complete_run_directory(trained) -> None:
     assert "random init" in out.stderr  # no ImageNet file in the (empty) hub cache: said, not downloaded
     assert "trained 16 steps" in out.stdout
     names = {p.name for p in run.iterdir()}
-    assert names == {"config.json", "run.json", "checkpoint.pt", "model.pt", "metrics.csv", "training.png"}
+    assert names == {"config.json", "run.json", "checkpoint.pt", "model.pt", "metrics.csv", "training.png",
+                     "best.pt", "last.pt", "selection.json"}
     lines = (run / "metrics.csv").read_text().splitlines()
     assert lines[0].startswith("step,epoch,lr,train_loss,train_acc,val_loss,val_acc")
+    assert lines[0].endswith(",val_score")
+    cells = [line.split(",") for line in lines[1:]]
+    scores = {int(c[0]): float(c[-1]) for c in cells if c[-1]}
+    assert set(scores) == {8, 16}  # validated steps carry the challenge score
+    selection = json.loads((run / "selection.json").read_text())
+    best = max(scores, key=lambda step: (scores[step], -step))
+    assert selection["selected_step"] == best and selection["val_score"] == scores[best]
+    import torch
+
+    handed_out, best_file = torch.load(run / "model.pt"), torch.load(run / "best.pt")
+    assert torch.equal(handed_out["fc.weight"], best_file["model"]["fc.weight"])
     assert [line.split(",")[0] for line in lines[1:]] == ["4", "8", "12", "16"]
     info = json.loads((run / "run.json").read_text())
     assert info["classes"] == ["Cam-A", "Cam-B", "Cam-C"]
@@ -85,7 +97,14 @@ def test_evaluate_reports_the_challenge_score_and_curves(trained) -> None:
     assert set(doc["per_class"]) == {"Cam-A", "Cam-B", "Cam-C"} and doc["tta"] is True
     assert sum(map(sum, doc["confusion"])) == 6
     families = {line.split(",")[0] for line in (run / "robustness.csv").read_text().splitlines()[1:]}
-    assert families == {"jpeg_quality", "gamma", "resize", "crop_size"}
+    assert families == {"jpeg_quality", "gamma", "resize", "crop_size", "grid_phase"}
+    # this dataset has no test split: validation is scored and the document says so
+    assert doc["split"] == "val" and "no test split" in doc["split_note"]
+    low, high = doc["ci95"]["weighted_accuracy"]
+    assert low <= doc["weighted_accuracy"] <= high
+    assert all("ci95" in row for row in doc["per_operation"].values())
+    assert 0.0 <= doc["baseline"]["weighted_accuracy"] <= 1.0 and "centroid" in doc["baseline"]["method"]
+    assert doc["prior_corrected"]["weighted_accuracy"] >= 0.0
     for name in ("metrics.json", "confusion.png", "robustness.png"):
         assert (run / name).stat().st_size > 1000
 

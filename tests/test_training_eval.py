@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,7 +10,8 @@ import pytest
 from tests.train_data import camera_image
 from training.alterations import CHALLENGE_OPS, UNALTERED, Alteration, altered_crop, centre_crop, tta_views
 from training.config import EvalConfig
-from training.evaluate import Scored, protocol, summarise
+from training.evalsummary import Scored, summarise
+from training.protocol import protocol
 
 
 def test_half_of_each_class_is_altered_by_exactly_one_op_in_turn() -> None:
@@ -48,14 +48,14 @@ def test_tta_views_are_corners_and_centre_times_d4() -> None:
 
 
 def test_score_is_weighted_seven_to_three() -> None:
-    loaded = SimpleNamespace(info=SimpleNamespace(classes=("a", "b")), finished=True)
     jpeg = CHALLENGE_OPS[0]
     scored = [Scored(0, 0, UNALTERED, 0, 0.1), Scored(1, 1, UNALTERED, 1, 0.1),
               Scored(2, 0, jpeg, 1, 2.0), Scored(3, 1, jpeg, 1, 0.2)]
-    result = summarise(scored, loaded, EvalConfig(), [])
+    result = summarise(scored, ["a", "b"], EvalConfig(), [])
     assert result.accuracy_unaltered == 1.0 and result.accuracy_altered == 0.5
     assert result.weighted_accuracy == pytest.approx(0.7 * 1.0 + 0.3 * 0.5)
-    assert result.per_operation == {"unaltered": {"accuracy": 1.0, "n": 2},
-                                    "jpeg_70": {"accuracy": 0.5, "n": 2}}
+    assert {k: (v["accuracy"], v["n"]) for k, v in result.per_operation.items()} == {
+        "unaltered": (1.0, 2), "jpeg_70": (0.5, 2)}
+    assert result.per_operation["unaltered"]["ci95"] == [1.0, 1.0]
     assert result.per_class["a"]["accuracy_altered"] == 0.0
     assert result.confusion == [[1, 1], [0, 2]]

@@ -14,7 +14,7 @@ from pipeline.errors import CamidError
 from pipeline.manifest import Manifest
 from pipeline.records import ManifestRow
 from tests.train_data import camera_image, save_jpeg
-from training.augment import augment, train_transform
+from training.augment import apply_plan, plan_sample
 from training.config import TrainConfig
 from training.data import BalancedBatches, CentreCrops, LabelledImages, TrainCrops, check_sizes
 from training.imageio import centre_offset, decode_rgb
@@ -69,7 +69,7 @@ def test_cache_crops_equal_crops_of_the_full_decode(jpegs, tmp_path: Path, subsa
 
     # training: crop = input size = the image's height, no gamma or JPEG step, so each sample is
     # a D4 image of one grid-aligned full-height window; the last window ends on the right edge
-    config = cfg(crop=height, input_size=height, p_gamma=0.0, p_jpeg=0.0)
+    config = cfg(crop=height, input_size=height, p_gamma=0.0, p_jpeg=0.0, p_ops=0.0)
     windows = {x: d4(full[:, x:x + height]) for x in range(0, width - height + 1, 8)}
     assert max(windows) + height == width
     crops, seen = TrainCrops(split, cache, config), set()
@@ -139,7 +139,7 @@ class CoordinateSource:
 
 
 def test_every_crop_offset_is_on_the_grid() -> None:
-    config = cfg(p_gamma=0.0, p_jpeg=0.0)
+    config = cfg(p_gamma=0.0, p_jpeg=0.0, p_ops=0.0)
     split = LabelledImages((SourceImage("0" * 64, Path("-")),), (0,))
     dataset = TrainCrops(split, CoordinateSource(), config)
     corners = set()
@@ -152,12 +152,17 @@ def test_every_crop_offset_is_on_the_grid() -> None:
     assert len(corners) > 1
 
 
-def test_augmentations_really_apply_with_their_2x_argument_names() -> None:
+def test_gamma_and_jpeg_steps_really_apply() -> None:
     crop = camera_image(2, 3, (64, 64))
-    plain = augment(train_transform(cfg(p_gamma=0.0, p_jpeg=0.0)), crop, 11)
-    gamma = augment(train_transform(cfg(p_gamma=1.0, p_jpeg=0.0, gamma_range=(1.2, 1.2))), crop, 11)
-    low = augment(train_transform(cfg(p_gamma=0.0, p_jpeg=1.0, jpeg_quality=(70, 70))), crop, 11)
-    high = augment(train_transform(cfg(p_gamma=0.0, p_jpeg=1.0, jpeg_quality=(90, 90))), crop, 11)
+
+    def out(**changes: object) -> np.ndarray:
+        config = cfg(**{"p_ops": 0.0, "d4": False, "p_gamma": 0.0, "p_jpeg": 0.0, **changes})
+        plan = plan_sample(np.random.default_rng(11), 64, 64, (8, 8), config)
+        return apply_plan(crop[plan.y:plan.y + plan.side, plan.x:plan.x + plan.side], plan, 32)
+
+    plain = out()
+    gamma = out(p_gamma=1.0, gamma_range=(1.2, 1.2))
+    low, high = out(p_jpeg=1.0, jpeg_quality=(70, 70)), out(p_jpeg=1.0, jpeg_quality=(90, 90))
     assert gamma.mean() < plain.mean()  # gamma 1.2 darkens
     assert not np.array_equal(low, plain) and not np.array_equal(low, high)
     assert np.abs(high.astype(int) - plain).mean() < np.abs(low.astype(int) - plain).mean()
@@ -173,20 +178,6 @@ def test_sampler_is_balanced_deterministic_and_resumable() -> None:
     assert counts.min() / counts.max() > 0.85
     other_rank = list(BalancedBatches(labels, config, rank=1))
     assert other_rank[0] != full[0]
-
-
-def test_jpeg_augmentation_compresses_rgb_as_rgb() -> None:
-    """albumentations 2.0.8's ImageCompression takes RGB for BGR; camid's step is a real re-save."""
-    import albumentations as A
-
-    from training.alterations import jpeg
-    from training.augment import RgbImageCompression
-
-    crop = camera_image(0, 4, (64, 64))
-    ours = RgbImageCompression(quality_range=(75, 75), p=1.0)(image=crop)["image"]
-    assert np.array_equal(ours, jpeg(crop, 75))  # the same as the evaluation's JPEG alteration
-    theirs = A.ImageCompression(quality_range=(75, 75), p=1.0)(image=crop)["image"]
-    assert not np.array_equal(theirs, ours)
 
 
 # ---- what training takes from the manifest instead of the files ---------------------------------

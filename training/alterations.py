@@ -43,22 +43,46 @@ CHALLENGE_OPS = (
 )
 
 
-def centre_crop(image: np.ndarray, size: int, grid: int) -> np.ndarray:
-    """The grid-aligned centre ``size`` crop (the whole side when the image is smaller)."""
+CHALLENGE_OP_NAMES = tuple(op.name for op in CHALLENGE_OPS)
+
+
+def by_name(name: str) -> Alteration:
+    """The alteration a name such as ``jpeg_70``, ``resize_0.5`` or ``gamma_1.2`` stands for."""
+    kind, _, value = name.partition("_")
+    if name == "unaltered":
+        return UNALTERED
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if kind not in KINDS[1:] or number <= 0 or (kind == "jpeg" and not 1 <= number <= 100):
+        raise ValueError(f"not an operation: {name!r} (e.g. jpeg_70, resize_0.5, gamma_1.2)")
+    return Alteration(kind, int(number) if kind == "jpeg" else number)
+
+
+def centre_crop(image: np.ndarray, size: int, grid: int | tuple[int, int], phase: int = 0) -> np.ndarray:
+    """The grid-aligned centre ``size`` crop (the whole side when the image is smaller).
+
+    ``grid`` is one step for both axes or (rows, columns); ``phase`` moves the window that many
+    pixels down and right, off the grid (clamped inside the image).
+    """
+    gy, gx = (grid, grid) if isinstance(grid, int) else grid
     height, width = image.shape[:2]
-    y, x = centre_offset(height, size, grid), centre_offset(width, size, grid)
+    y = min(centre_offset(height, size, gy) + phase, max(0, height - size))
+    x = min(centre_offset(width, size, gx) + phase, max(0, width - size))
     return np.ascontiguousarray(image[y:y + size, x:x + size])
 
 
-def altered_crop(image: np.ndarray, op: Alteration, size: int, grid: int = 8) -> np.ndarray:
-    """The centre ``size`` crop of the image after ``op``."""
+def altered_crop(image: np.ndarray, op: Alteration, size: int, grid: int | tuple[int, int] = 8,
+                 phase: int = 0) -> np.ndarray:
+    """The centre ``size`` crop of the image after ``op`` (``phase``: see ``centre_crop``)."""
     if op.kind == "resize":
-        margin = 2 * grid  # bicubic reads two pixels past the region: keep them real pixels
-        region = centre_crop(image, math.ceil(size / op.value) + 2 * margin, grid)
+        margin = 16  # bicubic reads two pixels past the region: keep them real pixels
+        region = centre_crop(image, math.ceil(size / op.value) + 2 * margin, grid, phase)
         height, width = region.shape[:2]
         new = (max(1, round(width * op.value)), max(1, round(height * op.value)))
         return centre_crop(cv2.resize(region, new, interpolation=cv2.INTER_CUBIC), size, 1)
-    crop = centre_crop(image, size, grid)
+    crop = centre_crop(image, size, grid, phase)
     if op.kind == "jpeg":
         return jpeg(crop, int(op.value))
     if op.kind == "gamma":

@@ -1,73 +1,112 @@
-"""The training augmentation of the seed paper, with albumentations 2.0.8.
+"""The training augmentation: the seed paper's recipe plus the 2018 challenge's eight operations.
 
-960x960 crop (done by the loader, from the pixel cache) -> D4 (rotations by 90/180/270 and
-flips) -> gamma in [0.8, 1.2] -> JPEG re-compression at quality 70-90 -> random 480x480 crop.
-Every random offset is a multiple of the grid (8), so the final crop sits on the camera's JPEG
-and colour-filter grids and on the grid of the re-compression. albumentations 2.x ignores 1.x
-argument names with only a warning (``quality_lower``, ``gamma_limit`` as floats...), so the 2.x
-names are used and a test checks the transforms really change pixels. Its JPEG step also
-swaps R and B (see ``RgbImageCompression``), which is fixed here.
+Each sample is first *planned* from its own seed, then cut: with probability ``p_ops`` one of the
+challenge operations (JPEG 70/90, bicubic resize 0.5/0.8/1.5/2.0, gamma 0.8/1.2), then D4
+(rotations by 90/180/270 and flips), the paper's continuous gamma and JPEG ranges, and the
+``input_size`` crop. The 2nd-place team resized a 960 crop and cut 480 from it; a 480 crop of a
+960 crop at a random place is a 480 crop at a random place, so the plan reads only the region the
+operation needs: ``input_size`` pixels unaltered, ``input_size / f`` before a resize by ``f``
+(never more than ``crop``, the paper's 960). Most crops then read a quarter of the pixels.
 
-Randomness is counter-based: each sample gets its own seed from (run seed, step, rank, slot), so
-a crop does not depend on which worker made it, and a resumed run sees the same crops.
+Offsets are multiples of the file's own block grid (16 for 4:2:0, 8 for 4:4:4, per axis from the
+sampling factors), so an unaltered crop keeps the camera's JPEG and colour-filter phase; a resize
+destroys that phase, as it does in the challenge's test set. Gamma and JPEG are the evaluation's
+own functions (``training.alterations``), so both round the same way. Randomness is
+counter-based: a sample's plan depends only on its seed, so any worker makes the same crop and a
+resumed run sees the same crops.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from dataclasses import dataclass
 
-import albumentations as A
 import cv2
 import numpy as np
 
+from training.alterations import UNALTERED, Alteration, by_name, gamma, jpeg
 from training.config import TrainConfig
 
+Grid = tuple[int, int]  # (rows, columns) a crop offset must be a multiple of
+RESIZE_MARGIN = 8  # source pixels read past a resized region where the region has room
 
-class RgbImageCompression(A.ImageCompression):
-    """JPEG re-compression of an RGB image, as a camera or an editor would do it.
 
-    albumentations 2.0.8 hands the array to OpenCV, which takes it for BGR: an RGB image is then
-    compressed with R and B swapped in the colour transform (luma = 0.114 R + 0.587 G + 0.299 B),
-    which is not the artefact a real re-save leaves. Swapping around the call fixes that.
+@dataclass(frozen=True, slots=True)
+class SamplePlan:
+    """Everything random about one training crop, decided before any pixel is read."""
+
+    y: int  # the source region's top-left and side
+    x: int
+    side: int
+    op: Alteration
+    out_y: int  # where the input crop starts in the (resized) region
+    out_x: int
+    turns: int  # D4: quarter turns, then an optional left-right flip
+    flip: bool
+    gamma: float | None
+    quality: int | None
+
+
+def grid_of(subsampling: str | None, fallback: int, off_grid: bool = False) -> Grid:
+    """The block grid of a file from its chroma subsampling: 16 along a subsampled axis, else 8.
+
+    ``4:2:0`` -> (16, 16), ``4:2:2`` -> (8, 16), ``4:4:0`` -> (16, 8), ``4:4:4`` -> (8, 8);
+    unknown or unusual sampling takes ``fallback`` on both axes; ``off_grid`` allows any offset.
     """
-
-    def apply(self, img: np.ndarray, quality: int, image_type: str, **params: Any) -> np.ndarray:
-        bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-        return cv2.cvtColor(super().apply(bgr, quality, image_type, **params), cv2.COLOR_BGR2RGB)
-
-
-class GridRandomCrop(A.ImageOnlyTransform):
-    """A random ``size`` x ``size`` crop whose offsets are multiples of ``grid``."""
-
-    def __init__(self, size: int, grid: int = 8, p: float = 1.0) -> None:
-        super().__init__(p=p)
-        self.size, self.grid = size, grid
-
-    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, int]:
-        height, width = params["shape"][:2]
-        rows, cols = (height - self.size) // self.grid, (width - self.size) // self.grid
-        return {"y": self.py_random.randint(0, max(rows, 0)) * self.grid,
-                "x": self.py_random.randint(0, max(cols, 0)) * self.grid}
-
-    def apply(self, img: np.ndarray, y: int = 0, x: int = 0, **params: Any) -> np.ndarray:
-        return np.ascontiguousarray(img[y:y + self.size, x:x + self.size])
-
-    def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("size", "grid")
+    if off_grid:
+        return (1, 1)
+    known = {"4:2:0": (16, 16), "4:2:2": (8, 16), "4:4:0": (16, 8), "4:4:4": (8, 8), "4:1:1": (8, 32)}
+    return known.get((subsampling or "").split(" ")[0], (fallback, fallback))
 
 
-def train_transform(cfg: TrainConfig) -> A.Compose:
-    """D4 -> gamma -> JPEG -> grid-aligned crop, as one albumentations pipeline."""
-    gamma = (cfg.gamma_range[0] * 100, cfg.gamma_range[1] * 100)  # 2.x: percent, G = value / 100
-    return A.Compose([
-        A.D4(p=1.0),
-        A.RandomGamma(gamma_limit=gamma, p=cfg.p_gamma),
-        RgbImageCompression(compression_type="jpeg", quality_range=cfg.jpeg_quality, p=cfg.p_jpeg),
-        GridRandomCrop(cfg.input_size, cfg.grid),
-    ], seed=cfg.seed)
+def plan_sample(rng: np.random.Generator, height: int, width: int, grid: Grid,
+                cfg: TrainConfig) -> SamplePlan:
+    """One sample's plan for an image of ``height`` x ``width`` with block grid ``grid``."""
+    size, ops = cfg.input_size, [by_name(name) for name in cfg.ops]
+    op = ops[int(rng.integers(len(ops)))] if ops and rng.random() < cfg.p_ops else UNALTERED
+    side = size
+    if op.kind == "resize":
+        side = min(math.ceil(size / op.value) + 2 * RESIZE_MARGIN, cfg.crop, height, width)
+    y, x = _offset(rng, height, side, grid[0]), _offset(rng, width, side, grid[1])
+    out_y = out_x = 0
+    if op.kind == "resize":
+        room = max(0, round(side * op.value) - size)
+        edge = min(math.ceil(2 * op.value) + 1, room // 2)  # bicubic's border replication stays out
+        out_y, out_x = (int(rng.integers(edge, room - edge + 1)) for _ in range(2))
+    turns, flip = (int(rng.integers(4)), bool(rng.random() < 0.5)) if cfg.d4 else (0, False)
+    g = float(rng.uniform(*cfg.gamma_range)) if rng.random() < cfg.p_gamma else None
+    q = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)) if rng.random() < cfg.p_jpeg else None
+    return SamplePlan(y, x, side, op, out_y, out_x, turns, flip, g, q)
 
 
-def augment(transform: A.Compose, crop: np.ndarray, seed: int) -> np.ndarray:
-    """One sample's augmentation, reproducible from its own seed alone."""
-    transform.set_random_seed(seed)
-    return transform(image=crop)["image"]
+def apply_plan(region: np.ndarray, plan: SamplePlan, size: int) -> np.ndarray:
+    """The augmented ``size`` crop from the plan's source region (``side`` x ``side`` pixels)."""
+    crop = _operate(region, plan, size)
+    crop = np.rot90(crop, plan.turns)
+    if plan.flip:
+        crop = crop[:, ::-1]
+    crop = np.ascontiguousarray(crop)
+    if plan.gamma is not None:
+        crop = gamma(crop, plan.gamma)
+    if plan.quality is not None:
+        crop = jpeg(crop, plan.quality)
+    return crop
+
+
+def _operate(region: np.ndarray, plan: SamplePlan, size: int) -> np.ndarray:
+    op = plan.op
+    if op.kind == "resize":
+        new = max(size, round(plan.side * op.value))
+        resized = cv2.resize(np.ascontiguousarray(region), (new, new), interpolation=cv2.INTER_CUBIC)
+        return resized[plan.out_y:plan.out_y + size, plan.out_x:plan.out_x + size]
+    crop = np.ascontiguousarray(region[:size, :size])
+    if op.kind == "jpeg":
+        return jpeg(crop, int(op.value))
+    if op.kind == "gamma":
+        return gamma(crop, op.value)
+    return crop
+
+
+def _offset(rng: np.random.Generator, length: int, side: int, grid: int) -> int:
+    """A random multiple of ``grid`` that keeps a ``side`` window inside ``length``."""
+    return int(rng.integers(0, max(0, length - side) // grid + 1)) * grid

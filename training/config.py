@@ -15,7 +15,10 @@ from typing import Any
 
 from pipeline.errors import CamidError
 
-SCHEDULES = ("none", "plateau", "cosine")
+SCHEDULES = ("none", "plateau", "cosine", "cyclic")
+# the 2018 challenge's eight test-time operations (``training.alterations.CHALLENGE_OPS`` by name)
+CHALLENGE_OP_NAMES = ("jpeg_70", "jpeg_90", "resize_0.5", "resize_0.8", "resize_1.5", "resize_2.0",
+                      "gamma_0.8", "gamma_1.2")
 # fields that may change between a killed run and its resumption without changing its result
 RESUMABLE_CHANGES = frozenset({"workers", "cache_dir", "device", "threads"})
 
@@ -32,13 +35,18 @@ class TrainConfig:
     weights: str | None = None
     crop: int = 960
     input_size: int = 480
-    grid: int = 8
+    grid: int = 8  # crop offsets for files whose chroma subsampling is unknown; else the file's own
+    off_grid: bool = False  # any crop offset (the challenge's test crops were not grid-aligned)
+    ops: tuple[str, ...] = CHALLENGE_OP_NAMES
+    p_ops: float = 0.5
+    d4: bool = True
     batch_size: int = 16
     accumulate: int = 1
     lr: float = 1e-3
     schedule: str = "plateau"
     plateau_patience: int = 2
     plateau_factor: float = 0.5
+    cycle_steps: int = 0  # cyclic schedule: steps per triangle (0: a quarter of the run)
     gamma_range: tuple[float, float] = (0.8, 1.2)
     p_gamma: float = 0.5
     jpeg_quality: tuple[int, int] = (70, 90)
@@ -76,6 +84,11 @@ class EvalConfig:
     gammas: tuple[float, ...] = (0.6, 0.8, 0.9, 1.0, 1.1, 1.2, 1.4)
     resize_factors: tuple[float, ...] = (0.5, 0.8, 1.0, 1.5, 2.0)
     crop_sizes: tuple[int, ...] = (64, 128, 256, 512)
+    grid_phases: tuple[int, ...] = (0, 1, 2, 4, 8)  # centre crop moved this far off the block grid
+    split: str = "test"  # the split scored ("test"; "val" when a dataset has no test split)
+    baseline: bool = True  # the trace-feature nearest-centroid baseline, in the same run
+    baseline_per_class: int = 50  # training images per class the baseline learns from
+    bootstrap: int = 1000  # resamples behind every 95% interval
     batch_size: int = 16
     seed: int = 0
     device: str = "auto"
@@ -99,8 +112,26 @@ def _check_train(cfg: TrainConfig) -> None:
         raise CamidError(f"JPEG quality range {cfg.jpeg_quality} must be within 1..100, low first")
     if not 0 < cfg.gamma_range[0] <= cfg.gamma_range[1]:
         raise CamidError(f"gamma range {cfg.gamma_range} must be positive, low first")
+    for name in ("p_ops", "p_gamma", "p_jpeg"):
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            raise CamidError(f"--{name.replace('_', '-')} must be within 0..1 (got {getattr(cfg, name)})")
+    _check_ops(cfg)
     if cfg.lr <= 0:
         raise CamidError(f"--lr must be positive (got {cfg.lr})")
+
+
+def _check_ops(cfg: TrainConfig) -> None:
+    """Every named operation must exist, and a resize must still find its region in ``crop``."""
+    from training.alterations import by_name  # OpenCV: only once a config is really built
+
+    for name in cfg.ops:
+        try:
+            op = by_name(name)
+        except ValueError as exc:
+            raise CamidError(f"--ops: {exc}") from None
+        if op.kind == "resize" and cfg.p_ops > 0 and cfg.input_size / op.value > cfg.crop:
+            raise CamidError(f"--ops {name}: a {op.value}x resize needs a {cfg.input_size / op.value:.0f} px "
+                             f"region for --input-size {cfg.input_size}, more than --crop {cfg.crop}")
 
 
 def config_to_json(cfg: TrainConfig | EvalConfig) -> str:
@@ -114,7 +145,7 @@ def train_config_from_dict(doc: dict[str, Any]) -> TrainConfig:
     unknown = sorted(set(doc) - names)
     if unknown:
         raise CamidError(f"config.json has unknown settings {unknown}: written by another camid version?")
-    tuples = {"gamma_range", "jpeg_quality"}
+    tuples = {"gamma_range", "jpeg_quality", "ops"}
     values: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in doc.items()}
     return TrainConfig(**values)
 

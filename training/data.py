@@ -19,9 +19,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from pipeline.errors import CamidError
 from pipeline.manifest import Manifest
-from training.augment import augment, train_transform
+from training.alterations import UNALTERED, Alteration, altered_crop
+from training.augment import Grid, apply_plan, grid_of, plan_sample
 from training.config import TrainConfig
-from training.imageio import centre_offset, grid_offset, image_size
+from training.imageio import image_size
 from training.pixelcache import PixelSource, SourceImage
 
 SampleKey = tuple[int, int]  # (image index, sample seed)
@@ -67,28 +68,31 @@ class TrainCrops(Dataset[tuple[torch.Tensor, int]]):
 
     def __init__(self, split: LabelledImages, source: PixelSource, cfg: TrainConfig) -> None:
         self.split, self.source, self.cfg = split, source, cfg
-        self.transform = train_transform(cfg)
 
     def __len__(self) -> int:
         return len(self.split.images)
 
     def __getitem__(self, key: SampleKey) -> tuple[torch.Tensor, int]:
         index, seed = key
-        rng = np.random.default_rng(seed)
-        image, size = self.split.images[index], self.cfg.crop
+        image = self.split.images[index]
         pixels = self.source.pixels(image)
         height, width = pixels.shape[:2]
-        y, x = grid_offset(rng, height, size, self.cfg.grid), grid_offset(rng, width, size, self.cfg.grid)
-        crop = np.array(pixels[y:y + size, x:x + size])  # a copy: never a view of the memory map
-        out = augment(self.transform, crop, int(rng.integers(0, 2**63 - 1)))
-        return torch.from_numpy(out), self.split.labels[index]
+        plan = plan_sample(np.random.default_rng(seed), height, width, self.grid(image), self.cfg)
+        region = np.array(pixels[plan.y:plan.y + plan.side, plan.x:plan.x + plan.side])  # a copy, not the map
+        return torch.from_numpy(apply_plan(region, plan, self.cfg.input_size)), self.split.labels[index]
+
+    def grid(self, image: SourceImage) -> Grid:
+        return grid_of(image.subsampling, self.cfg.grid, self.cfg.off_grid)
 
 
 class CentreCrops(Dataset[tuple[torch.Tensor, int]]):
-    """Validation during training: the unaltered grid-aligned centre crop of each image."""
+    """Validation during training: each image's grid-aligned centre crop, altered by its protocol
+    operation (``ops[index]``; unaltered when None), as ``camid evaluate`` scores it."""
 
-    def __init__(self, split: LabelledImages, source: PixelSource, size: int, grid: int) -> None:
+    def __init__(self, split: LabelledImages, source: PixelSource, size: int, grid: int,
+                 ops: Sequence[Alteration] | None = None) -> None:
         self.split, self.source, self.size, self.grid = split, source, size, grid
+        self.ops = list(ops) if ops is not None else [UNALTERED] * len(split.images)
 
     def __len__(self) -> int:
         return len(self.split.images)
@@ -96,9 +100,8 @@ class CentreCrops(Dataset[tuple[torch.Tensor, int]]):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image = self.split.images[index]
         pixels = self.source.pixels(image)
-        height, width = pixels.shape[:2]
-        y, x = centre_offset(height, self.size, self.grid), centre_offset(width, self.size, self.grid)
-        crop = np.array(pixels[y:y + self.size, x:x + self.size])  # a copy, not a view of the map
+        grid = grid_of(image.subsampling, self.grid)
+        crop = np.array(altered_crop(pixels, self.ops[index], self.size, grid))  # a copy, not the map
         return torch.from_numpy(crop), self.split.labels[index]
 
 
@@ -141,5 +144,5 @@ def split_of(manifest: Manifest, split: str) -> LabelledImages:
     unknown = sorted({r.label for r in rows} - set(index))
     if unknown:
         raise CamidError(f"{manifest.directory}: {split} rows have labels not in the class list: {unknown}")
-    images = tuple(SourceImage(r.sha256, manifest.image_path(r)) for r in rows)
+    images = tuple(SourceImage(r.sha256, manifest.image_path(r), r.subsampling) for r in rows)
     return LabelledImages(images, tuple(index[r.label] for r in rows))

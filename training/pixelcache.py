@@ -33,10 +33,12 @@ CACHE_VERSION = "v1"
 
 @dataclass(frozen=True, slots=True)
 class SourceImage:
-    """One image a loader can crop from: its content hash and where the JPEG is."""
+    """One image a loader can crop from: its content hash, where the JPEG is, its chroma subsampling
+    (which decides its block grid; None when the manifest does not say)."""
 
     sha256: str
     path: Path
+    subsampling: str | None = None
 
 
 class PixelSource(Protocol):

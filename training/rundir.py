@@ -3,7 +3,10 @@
     config.json      the resolved TrainConfig (what decides the result)
     run.json         classes, EXIF cameras per class (from the manifest), dataset identity, how it ran
     checkpoint.pt    the latest resumable state (model, optimiser, scheduler, sampler, RNG, metrics)
-    model.pt         the final weights (a state dict), written when training ends
+    best.pt          the weights of the best validation step so far (challenge score), with its step
+    model.pt         the weights to use, written when training ends: the best validation step's
+                     (``selection.json`` says which), or the last step's when nothing was validated
+    last.pt          the last step's weights
     metrics.csv      one row per logged step; training.png plots it
     metrics.json     `camid evaluate`'s results, with confusion.png and robustness.csv/png
 
@@ -52,6 +55,18 @@ class RunFiles:
         return self.root / "model.pt"
 
     @property
+    def best(self) -> Path:
+        return self.root / "best.pt"
+
+    @property
+    def last(self) -> Path:
+        return self.root / "last.pt"
+
+    @property
+    def selection(self) -> Path:
+        return self.root / "selection.json"
+
+    @property
     def metrics_csv(self) -> Path:
         return self.root / "metrics.csv"
 
@@ -91,6 +106,7 @@ class MetricRow:
     val_acc: float | None
     images_per_s: float
     elapsed_s: float
+    val_score: float | None = None  # the challenge's weighted accuracy on validation (0.7/0.3)
 
 
 METRIC_COLUMNS = tuple(f.name for f in fields(MetricRow))

@@ -100,6 +100,10 @@ def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer) -> Any:
             optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience)
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.steps)
+    if cfg.schedule == "cyclic":  # triangles between lr/10 and lr, each peak half the last
+        half = max(1, (cfg.cycle_steps or max(2, cfg.steps // 4)) // 2)
+        return torch.optim.lr_scheduler.CyclicLR(optimizer, base_lr=cfg.lr / 10, max_lr=cfg.lr,
+                                                 step_size_up=half, mode="triangular2", cycle_momentum=False)
     return None
 
 

@@ -28,7 +28,9 @@ from training.data import CentreCrops, LabelledImages, train_loader, worker_init
 from training.device import autocast, prepare
 from training.distributed import World, barrier, join, leave, same_on_all, share_buffers, sum_all
 from training.models import Warn, logits_of, stderr_warning
+from training.protocol import protocol, score_of_counts
 from training.rundir import MetricRow, atomic_save, atomic_write_text, metrics_to_csv
+from training.selection import finish_weights, keep_if_best
 from training.session import Session, Tick, checkpoint_state, open_session
 
 Log = Callable[[str], None]
@@ -85,7 +87,7 @@ def _loop(s: Session, tick: Tick | None) -> None:
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             _checkpoint(s, done)
     if world.main:
-        atomic_save(s.files.model, s.core.state_dict())
+        finish_weights(s.files, s.core.state_dict(), s.rows)
     barrier(world)
 
 
@@ -115,7 +117,10 @@ def _step(s: Session, model: nn.Module, batches: Iterator[tuple[torch.Tensor, to
         s.window[1] += (logits.argmax(1) == y).sum().item()
         s.window[2] += len(y)
     s.optimizer.step()
-    if s.cfg.schedule == "cosine":
+    constrain = getattr(s.core, "constrain", None)  # e.g. a constrained first layer's projection
+    if callable(constrain):
+        constrain()
+    if s.cfg.schedule in ("cosine", "cyclic"):
         s.scheduler.step()
 
 
@@ -138,31 +143,44 @@ def _log(s: Session, done: int, clock: list[float]) -> None:
         step=done, epoch=round(done / steps_per_epoch, 4), lr=s.optimizer.param_groups[0]["lr"],
         train_loss=loss_sum / count, train_acc=correct / count,
         val_loss=val[0] if val else None, val_acc=val[1] if val else None,
-        images_per_s=round(count / max(now - clock[1], 1e-9), 2), elapsed_s=round(now - clock[0], 3)))
+        images_per_s=round(count / max(now - clock[1], 1e-9), 2), elapsed_s=round(now - clock[0], 3),
+        val_score=val[2] if val else None))
     clock[1] = now
     if world.main:
+        keep_if_best(s.files, s.core.state_dict(), s.rows)
         atomic_write_text(s.files.metrics_csv, metrics_to_csv(s.rows))
 
 
 @torch.no_grad()
-def validate(core: nn.Module, split: LabelledImages, s: Session, world: World) -> tuple[float, float]:
-    """Mean loss and accuracy on the unaltered centre crops, each process taking a share."""
+def validate(core: nn.Module, split: LabelledImages, s: Session, world: World) -> tuple[float, float, float]:
+    """Mean loss, accuracy and the challenge's weighted score on the validation split under the
+    challenge protocol (centre crops, half of each class altered), each process taking a share."""
     share_buffers(world, core)
-    shard = LabelledImages(split.images[world.rank::world.size], split.labels[world.rank::world.size])
-    loader = DataLoader(CentreCrops(shard, s.source, s.cfg.input_size, s.cfg.grid),
+    plan = protocol(split.labels, s.cfg.seed)
+    mine = range(world.rank, len(split.images), world.size)
+    shard = LabelledImages(tuple(split.images[i] for i in mine), tuple(split.labels[i] for i in mine))
+    ops = [plan[i] for i in mine]
+    loader = DataLoader(CentreCrops(shard, s.source, s.cfg.input_size, s.cfg.grid, ops),
                         batch_size=s.cfg.batch_size, num_workers=min(s.cfg.workers, 2),
                         worker_init_fn=worker_init)
     core.eval()
-    totals = [0.0, 0.0, 0.0]
-    for images, labels in loader:
+    totals = [0.0, 0.0, 0.0]  # loss, correct, n
+    hits = [0.0, 0.0, 0.0, 0.0]  # (correct, n) unaltered, then altered
+    for batch, (images, labels) in enumerate(loader):
         y = labels.to(world.device)
         with autocast(world.device, s.amp):
             logits = core(prepare(images, world.device, s.channels_last))
+        right = (logits.argmax(1) == y).cpu().tolist()
         totals[0] += F.cross_entropy(logits.float(), y, reduction="sum").item()
-        totals[1] += (logits.argmax(1) == y).sum().item()
+        totals[1] += sum(right)
         totals[2] += len(y)
+        for k, ok in enumerate(right):
+            side = 2 * (ops[batch * s.cfg.batch_size + k].kind != "none")
+            hits[side] += ok
+            hits[side + 1] += 1
     loss_sum, correct, count = sum_all(world, totals)
-    return loss_sum / max(count, 1), correct / max(count, 1)
+    u_hits, u_n, a_hits, a_n = sum_all(world, hits)
+    return loss_sum / max(count, 1), correct / max(count, 1), score_of_counts(u_hits, u_n, a_hits, a_n)
 
 
 def _checkpoint(s: Session, done: int) -> None:

@@ -18,6 +18,7 @@ import click
 
 from flows.cli.context import settings_of
 from flows.stages.configs import DEFAULT_EPOCHS, DEFAULT_WORKERS
+from training.config import CHALLENGE_OP_NAMES
 
 
 def _main_rank() -> bool:
@@ -34,7 +35,14 @@ def _main_rank() -> bool:
               help="ImageNet weights file (torchvision format).")
 @click.option("--crop", type=int, default=960, show_default=True, help="First random crop (loader).")
 @click.option("--input-size", type=int, default=480, show_default=True, help="Final crop fed to the network.")
-@click.option("--grid", type=int, default=8, show_default=True, help="Crop offsets are multiples of this.")
+@click.option("--grid", type=int, default=8, show_default=True,
+              help="Crop offsets for files of unknown subsampling (else 16 for 4:2:0, 8 for 4:4:4).")
+@click.option("--off-grid", is_flag=True, help="Any crop offset (not on the file's block grid).")
+@click.option("--ops", default=",".join(CHALLENGE_OP_NAMES), show_default=True,
+              help="Challenge operations sampled in training (comma-separated; 'none' for none).")
+@click.option("--p-ops", type=float, default=0.5, show_default=True,
+              help="Probability that a crop goes through one of --ops.")
+@click.option("--d4/--no-d4", default=True, show_default=True, help="Random rotations and flips.")
 @click.option("--gamma-range", default="0.8,1.2", show_default=True, help="Gamma augmentation LOW,HIGH.")
 @click.option("--p-gamma", type=float, default=0.5, show_default=True, help="Probability of the gamma step.")
 @click.option("--jpeg-quality", default="70,90", show_default=True, help="JPEG re-compression LOW,HIGH.")
@@ -46,8 +54,10 @@ def _main_rank() -> bool:
               help="Crops per process per micro-batch.")
 @click.option("--accumulate", type=int, default=1, show_default=True, help="Micro-batches per step.")
 @click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--schedule", type=click.Choice(["none", "plateau", "cosine"]), default="plateau",
-              show_default=True)
+@click.option("--schedule", type=click.Choice(["none", "plateau", "cosine", "cyclic"]), default="plateau",
+              show_default=True, help="plateau: on validation loss; cyclic: triangular, halving.")
+@click.option("--cycle-steps", type=int, default=0, show_default=True,
+              help="Steps per cyclic triangle (0: a quarter of the run).")
 @click.option("--checkpoint-every", type=int, default=1000, show_default=True)
 @click.option("--log-every", type=int, default=50, show_default=True)
 @click.option("--val-every", type=int, default=1000, show_default=True, help="0: no validation.")
@@ -104,12 +114,20 @@ def _train_config(ctx: click.Context, manifest_dir: Path, options: dict[str, Any
 @click.option("--gammas", default="0.6,0.8,0.9,1.0,1.1,1.2,1.4", show_default=True)
 @click.option("--resize-factors", default="0.5,0.8,1.0,1.5,2.0", show_default=True)
 @click.option("--crop-sizes", default="64,128,256,512", show_default=True)
+@click.option("--grid-phases", default="0,1,2,4,8", show_default=True,
+              help="Robustness curve: the centre crop moved this many pixels off the block grid.")
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True,
+              help="Split to score (test: devices unseen in training; val chose the checkpoint).")
+@click.option("--baseline/--no-baseline", default=True, show_default=True,
+              help="Score the trace-feature nearest-centroid baseline on the same crops.")
+@click.option("--bootstrap", type=int, default=1000, show_default=True,
+              help="Resamples behind each 95% interval.")
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Which images are altered, and how.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json.")
 def evaluate(run_dir: str, manifest_dir: str | None, jpeg_qualities: str, gammas: str, resize_factors: str,
-             crop_sizes: str, as_json: bool, **options: Any) -> None:
+             crop_sizes: str, grid_phases: str, as_json: bool, **options: Any) -> None:
     """Evaluate a run with the 2018 challenge protocol and robustness curves.
 
     With ``--json`` stdout is the metrics document alone; the progress goes to stderr.
@@ -119,7 +137,8 @@ def evaluate(run_dir: str, manifest_dir: str | None, jpeg_qualities: str, gammas
     from training.evaluate import evaluate as run_evaluate
 
     cfg = eval_config({"manifest": manifest_dir, "jpeg_qualities": jpeg_qualities, "gammas": gammas,
-                       "resize_factors": resize_factors, "crop_sizes": crop_sizes, **options})
+                       "resize_factors": resize_factors, "crop_sizes": crop_sizes, "grid_phases": grid_phases,
+                       **options})
     if as_json:
         with progress_ticker(sys.stderr) as tick:
             run_evaluate(run_dir, cfg, tick)
@@ -127,9 +146,16 @@ def evaluate(run_dir: str, manifest_dir: str | None, jpeg_qualities: str, gammas
         return
     with progress_ticker() as tick:
         result = run_evaluate(run_dir, cfg, tick)
-    click.echo(f"weighted accuracy {result.weighted_accuracy:.4f} "
-               f"(unaltered {result.accuracy_unaltered:.4f}, altered {result.accuracy_altered:.4f}) "
-               f"on {result.n_images} validation images")
+    low, high = result.ci95.get("weighted_accuracy", [float("nan")] * 2)
+    click.echo(f"weighted accuracy {result.weighted_accuracy:.4f} (95% interval {low:.3f}-{high:.3f}; "
+               f"unaltered {result.accuracy_unaltered:.4f}, altered {result.accuracy_altered:.4f}) "
+               f"on {result.n_images} {result.split} images"
+               + ("" if result.test_devices_unseen is None else
+                  f", devices {'unseen' if result.test_devices_unseen else 'SEEN'} in training"))
+    if result.split_note:
+        click.echo(f"note: {result.split_note}")
+    if result.baseline:
+        click.echo(f"baseline (trace features, nearest centroid): {result.baseline['weighted_accuracy']:.4f}")
     for name, row in result.per_operation.items():
         click.echo(f"  {name:<12} accuracy {row['accuracy']:.4f}  n={row['n']}")
     click.echo(f"wrote {Path(run_dir) / 'metrics.json'}")

@@ -45,6 +45,10 @@ class DemoSummary:
     decoys: Sequence[DecoyOutcome]
     stages_s: Mapping[str, float]
     classes: int
+    split: str = "test"
+    weighted_accuracy_ci95: Sequence[float] = ()
+    baseline_weighted_accuracy: float | None = None
+    test_devices_unseen: bool | None = None
 
 
 def write_summary(summary: DemoSummary) -> Path:
@@ -52,6 +56,11 @@ def write_summary(summary: DemoSummary) -> Path:
         "accepted": summary.accepted,
         "rejected_by_reason": dict(sorted(summary.rejected_by_reason.items())),
         "weighted_accuracy": round(summary.weighted_accuracy, 4),
+        "weighted_accuracy_ci95": list(summary.weighted_accuracy_ci95),
+        "split": summary.split,
+        "test_devices_unseen": summary.test_devices_unseen,
+        "baseline_weighted_accuracy": None if summary.baseline_weighted_accuracy is None
+        else round(summary.baseline_weighted_accuracy, 4),
         "accuracy_unaltered": round(summary.accuracy_unaltered, 4),
         "accuracy_altered": round(summary.accuracy_altered, 4),
         "chance_accuracy": round(1 / summary.classes, 4),
@@ -80,10 +89,13 @@ def write_report(summary: DemoSummary, plots: Sequence[Path]) -> Path:
               f"{', '.join(d.reasons) or d.detail or '-'} | {'yes' if d.ok else '**no**'} |"
               for d in summary.decoys]
     lines += [
-        "", "## Identification (2018 challenge protocol on the validation split)", "",
-        f"- weighted accuracy: **{summary.weighted_accuracy:.3f}** "
+        "", f"## Identification (2018 challenge protocol on the {summary.split} split)", "",
+        f"- weighted accuracy: **{summary.weighted_accuracy:.3f}** {_interval(summary)}"
         f"(0.7 x unaltered {summary.accuracy_unaltered:.3f} + 0.3 x altered "
-        f"{summary.accuracy_altered:.3f}; chance is {1 / summary.classes:.3f})", "",
+        f"{summary.accuracy_altered:.3f}; chance is {1 / summary.classes:.3f})",
+        f"- test devices unseen in training: {summary.test_devices_unseen}",
+        f"- baseline (nearest centroid on trace features, same crops): "
+        f"{'-' if summary.baseline_weighted_accuracy is None else f'{summary.baseline_weighted_accuracy:.3f}'}", "",
         f"Dataset: `{summary.dataset_dir}`; run: `{summary.run_dir}`.", "",
         "## Time per stage", "", "| stage | seconds |", "|---|---:|",
     ]
@@ -95,6 +107,11 @@ def write_report(summary: DemoSummary, plots: Sequence[Path]) -> Path:
             lines += [f"### {plot.stem.replace('_', ' ')}", "", f"![{plot.stem}]({rel})", ""]
     return _write(summary.data_dir / "demo-report.md", "\n".join(lines) + "\n")
 
+
+
+def _interval(summary: DemoSummary) -> str:
+    ci = list(summary.weighted_accuracy_ci95)
+    return f"(95% interval {ci[0]:.3f}-{ci[1]:.3f}) " if len(ci) == 2 else ""
 
 
 def _write(path: Path, text: str) -> Path:

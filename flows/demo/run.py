@@ -32,7 +32,7 @@ from pipeline.registry_load import load_registry
 
 if TYPE_CHECKING:  # heavy: imported by the stages that need them
     from scrapers.download import DownloaderConfig
-    from training.evaluate import EvalResult
+    from training.evalsummary import EvalResult
 
 MARKER = ".camid-demo"
 CONTACT = "camid-demo@localhost"
@@ -92,7 +92,10 @@ def run_demo(root: Path, quick: bool, tick: Tick, say: Callable[[str], None]) ->
         metrics = _evaluate(run_dir, size, tick)
     summary = DemoSummary(accepted, dict(rejected), metrics.weighted_accuracy, metrics.accuracy_unaltered,
                           metrics.accuracy_altered, time.perf_counter() - started, root, dataset, run_dir,
-                          decoys, stages, len(metrics.classes))
+                          decoys, stages, len(metrics.classes), metrics.split,
+                          metrics.ci95.get("weighted_accuracy", ()),
+                          metrics.baseline["weighted_accuracy"] if metrics.baseline else None,
+                          metrics.test_devices_unseen)
     write_summary(summary)
     write_report(summary, sorted(run_dir.glob("*.png")))
     return summary

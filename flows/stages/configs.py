@@ -104,6 +104,10 @@ def train_config(manifest_dir: Path, data_dir: Path, given: Mapping[str, Any]) -
     for name, kind in (("gamma_range", float), ("jpeg_quality", int)):
         if name in values:
             values[name] = _pair(values[name], kind, "--" + name.replace("_", "-"))
+    if isinstance(values.get("ops"), str):  # "jpeg_70,resize_0.5"; "none" or "" for no operations
+        values["ops"] = tuple(v.strip() for v in values["ops"].split(",") if v.strip() not in ("", "none"))
+    elif "ops" in values:
+        values["ops"] = tuple(values["ops"])
     return TrainConfig(**values)
 
 
@@ -139,7 +143,7 @@ def eval_config(given: Mapping[str, Any]) -> EvalConfig:
         raise CamidError(f"unknown evaluation settings: {', '.join(unknown)}")
     values = {k: v for k, v in given.items() if v is not None}
     for name, kind in (("jpeg_qualities", int), ("gammas", float), ("resize_factors", float),
-                       ("crop_sizes", int)):
+                       ("crop_sizes", int), ("grid_phases", int)):
         if isinstance(values.get(name), str):
             values[name] = tuple(kind(v) for v in numbers(values[name], "--" + name.replace("_", "-")))
     cfg = EvalConfig(**values)
