@@ -155,7 +155,10 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
     if columns is None:
         raise CamidError(f"{root}: unsupported manifest format {doc.get('format')!r}")
     splits = SPLITS_OF_FORMAT[doc["format"]]
-    texts = {s: _read_text(root / doc["files"][s]) for s in splits}
+    files = doc.get("files") or {}
+    if any(s not in files for s in splits):
+        raise CamidError(f"{root}: manifest.json names no CSV for each of {', '.join(splits)}")
+    texts = {s: _read_text(root / files[s]) for s in splits}
     if _rows_hash(texts, splits) != doc["rows_sha256"]:
         raise CamidError(f"{root}: CSV files do not match manifest.json (rows hash differs)")
     rows = {s: _parse_rows(texts[s], columns) for s in splits}

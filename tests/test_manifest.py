@@ -141,6 +141,15 @@ def test_a_format_2_dataset_still_loads_and_verifies(tmp_path: Path) -> None:
         read_manifest(tmp_path / "old")
 
 
+def test_a_format_3_manifest_without_its_test_file_is_refused(tmp_path: Path) -> None:
+    write(tmp_path / "ds")
+    path = tmp_path / "ds" / "manifest.json"
+    doc = json.loads(path.read_text())
+    path.write_text(json.dumps({**doc, "files": {"train": "train.csv", "val": "val.csv"}}))
+    with pytest.raises(CamidError, match="names no CSV for each of train, val, test"):
+        read_manifest(tmp_path / "ds")
+
+
 def test_a_tampered_test_split_is_refused(tmp_path: Path) -> None:
     write(tmp_path / "ds")
     path = tmp_path / "ds" / "test.csv"
