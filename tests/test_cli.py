@@ -229,6 +229,17 @@ def test_the_export_summary_says_test_counts_and_whether_its_devices_are_unseen(
     assert "(no test split;" in export_summary(ExportReport(Path("d"), 30, 10, 12, 48, {}))
 
 
+def test_the_export_names_the_classes_a_split_is_short_of() -> None:
+    from flows.cli.render import shortfall_lines
+    from flows.stages.curate import ExportReport
+    from pipeline.split import Shortfall
+
+    short = (Shortfall("test", "A", 6, 5), Shortfall("test", "B", 6, 0), Shortfall("val", "B", 6, 0))
+    lines = shortfall_lines(ExportReport(Path("d"), 30, 10, 12, 48, {}, test=5, shortfalls=short))
+    assert lines == [f"  test is short in 2 class(es), {short[0].reason}: A 5/6, B 0/6",
+                     f"  val is short in 1 class(es), {short[0].reason}: B 0/6"]
+
+
 def test_bare_camid_still_shows_the_help(tmp_path: Path) -> None:
     out = run(cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.startswith("Usage: camid [OPTIONS] COMMAND")

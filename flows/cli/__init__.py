@@ -182,7 +182,7 @@ def export(ctx: click.Context, name: str, val_per_class: int | None, val_fractio
     SHA-256 first; an existing NAME needs --replace.
     """
     from db import Catalog
-    from flows.cli.render import export_summary
+    from flows.cli.render import export_summary, shortfall_lines
     from flows.stages.curate import export as run_export
 
     if val_per_class is not None and val_fraction is not None:
@@ -198,9 +198,9 @@ def export(ctx: click.Context, name: str, val_per_class: int | None, val_fractio
                             test_fraction=test_fraction)
     click.echo(export_summary(report))
     for split, counts in report.counts.items():
-        click.echo(f"  {split}: " + ", ".join(f"{label} {n}" for label, n in counts.items()))
-    for short in report.shortfalls:
-        click.echo(f"  {short.split} has {short.taken} of {short.target} {short.label}: {short.reason}")
+        click.echo(f"  {split}: " + (", ".join(f"{label} {n}" for label, n in counts.items()) or "none"))
+    for line in shortfall_lines(report):
+        click.echo(line)
 
 
 @cli.command()

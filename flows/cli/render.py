@@ -31,6 +31,17 @@ def export_summary(report: ExportReport) -> str:
             f"{report.clusters} near-duplicate clusters)")
 
 
+def shortfall_lines(report: ExportReport) -> list[str]:
+    """One line per held-out split that got fewer of some class than asked, with the why."""
+    lines = []
+    for split in ("test", "val"):
+        short = [s for s in report.shortfalls if s.split == split]
+        if short:
+            lines.append(f"  {split} is short in {len(short)} class(es), {short[0].reason}: "
+                         + ", ".join(f"{s.label} {s.taken}/{s.target}" for s in short))
+    return lines
+
+
 def cameras_table(registry: Registry) -> Table:
     table = Table(title=f"{len(registry.cameras)} cameras (registry {registry.hash[:12]})")
     for col in ("id", "name", "make", "models", "excluded", "native sizes", "min q"):
