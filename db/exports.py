@@ -2,8 +2,8 @@
 
 ``Exports`` is the part of ``db.catalog.Catalog`` that ``camid export`` reads and writes. It
 hands back what the catalog stores (``AcceptedImage``: the candidate's author, page URL and URL
-as found, the file's EXIF camera, size and subsampling); what those mean in a dataset
-(uploader, attribution URL) is ``pipeline.export_rows``'s business, not a query's.
+as found, the file's EXIF camera, size, subsampling and serial number); what those mean in a dataset
+(uploader, attribution URL, device key) is ``pipeline.export_rows``'s business, not a query's.
 """
 
 from __future__ import annotations
@@ -66,4 +66,5 @@ def _accepted(row: Any) -> AcceptedImage:
         sha256=row.sha256, path=row.path, label=row.label, source=row.source, author=row.author,
         licence=row.licence, page_url=row.page_url, url=row.url, phash=row.phash or None,
         make=row.make, model=row.model, width=row.width, height=row.height,
-        subsampling=facts.subsampling if facts is not None else None)
+        subsampling=facts.subsampling if facts is not None else None,
+        serial=facts.serial if facts is not None else None)

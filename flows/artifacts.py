@@ -38,10 +38,13 @@ def publish_stats(stats: CatalogStats, stage: str) -> None:
 def publish_manifest(directory: Path) -> None:
     doc = json.loads((directory / "manifest.json").read_text())
     lines = [f"# Dataset `{doc['name']}`", "", f"Written to `{directory}`.", "",
-             "| class | train | val |", "|---|---:|---:|"]
+             "| class | train | val | test |", "|---|---:|---:|---:|"]
+    counts = doc["counts"]
     for label in doc["classes"]:
-        lines.append(f"| {label} | {doc['counts']['train'].get(label, 0)} | "
-                     f"{doc['counts']['val'].get(label, 0)} |")
+        lines.append(f"| {label} | " + " | ".join(str(counts.get(split, {}).get(label, 0))
+                                                 for split in ("train", "val", "test")) + " |")
+    if "test_devices_unseen" in doc:
+        lines += ["", f"test devices unseen in train: {'yes' if doc['test_devices_unseen'] else 'NO'}"]
     lines += ["", f"registry `{doc['registry_hash'][:12]}`, policy `{doc['policy_hash'][:12]}`, "
               f"seed {doc['seed']}, rows `{doc['rows_sha256'][:12]}`"]
     create_markdown_artifact(key=_key(f"dataset-{doc['name']}"), markdown="\n".join(lines),

@@ -1,10 +1,11 @@
 """EXIF from a JPEG's APP1 payload: the tags curation needs, and how the block is laid out.
 
 A bounded walk of the TIFF structure inside the APP1 segment (at most 64 KB, so the work is
-bounded): IFD0 and the EXIF IFD give Make, Model, Software, DateTimeOriginal, Orientation and the
-EXIF-recorded size; every IFD's position gives the layout an encoder leaves (which IFDs, in which
-order, which byte order, the thumbnail, whether the MakerNote's offsets still land inside it),
-which is part of the encoder signature (``pipeline.signature``).
+bounded): IFD0 and the EXIF IFD give Make, Model, Software, DateTimeOriginal, Orientation, the
+EXIF-recorded size and the body serial number (which device took the photo, so a test split can
+hold devices training never saw); every IFD's position gives the layout an encoder leaves (which
+IFDs, in which order, which byte order, the thumbnail, whether the MakerNote's offsets still land
+inside it), which is part of the encoder signature (``pipeline.signature``).
 
 Only IFD0 and the EXIF IFD are judged: a broken one is a ``corrupt`` fact (the file may still be
 a fine JPEG). The GPS, interoperability and thumbnail IFDs are located, never followed further,
@@ -26,6 +27,9 @@ TAG_MAKERNOTE = 0x927C
 TAG_MAKE, TAG_MODEL, TAG_ORIENTATION, TAG_SOFTWARE = 0x010F, 0x0110, 0x0112, 0x0131
 TAG_DATETIME_ORIGINAL, TAG_EXIF_WIDTH, TAG_EXIF_HEIGHT = 0x9003, 0xA002, 0xA003
 TAG_THUMB_OFFSET, TAG_THUMB_LENGTH = 0x0201, 0x0202
+# BodySerialNumber (EXIF 2.3, in the EXIF IFD); CameraSerialNumber (DNG's tag, which some
+# cameras also write into a JPEG's IFD0 or EXIF IFD) is the fallback
+TAG_BODY_SERIAL, TAG_CAMERA_SERIAL = 0xA431, 0xC62F
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,7 @@ class ExifFields:
     exif_width: int | None = None
     exif_height: int | None = None
     has_makernote: bool = False
+    serial: str | None = None
 
 
 class ExifError(Exception):
@@ -140,8 +145,19 @@ def read_exif(app1_payload: bytes) -> tuple[ExifFields, ExifLayout]:
         make=tiff.text(ifd0, TAG_MAKE), model=tiff.text(ifd0, TAG_MODEL),
         software=tiff.text(ifd0, TAG_SOFTWARE), datetime_original=tiff.text(exif, TAG_DATETIME_ORIGINAL),
         orientation=tiff.number(ifd0, TAG_ORIENTATION), exif_width=tiff.number(exif, TAG_EXIF_WIDTH),
-        exif_height=tiff.number(exif, TAG_EXIF_HEIGHT), has_makernote=has_note)
+        exif_height=tiff.number(exif, TAG_EXIF_HEIGHT), has_makernote=has_note,
+        serial=_serial(tiff, ifd0, exif))
     return fields, _layout(tiff, ifd0, exif, note if has_note else None)
+
+
+def _serial(tiff: _Tiff, ifd0: _Ifd, exif: _Ifd) -> str | None:
+    """The body serial number as written (BodySerialNumber first, then CameraSerialNumber).
+
+    Reported raw, placeholders such as "0000" included: the facts say what the file holds, and
+    ``pipeline.export_rows.device_key`` decides which values name a device.
+    """
+    return (tiff.text(exif, TAG_BODY_SERIAL) or tiff.text(ifd0, TAG_CAMERA_SERIAL)
+            or tiff.text(exif, TAG_CAMERA_SERIAL))
 
 
 def _makernote_present(tiff: _Tiff, note: tuple[int, int, int, int]) -> bool:

@@ -14,7 +14,8 @@ from pipeline.records import ImageFacts
 # 2: EOI split across tail blocks, 1-2 byte JPEGs truncated, EXIF loop to IFD0 corrupt
 # 3: the scan walked to the main image's EOI (trailers of any length), scan and restart facts,
 #    the encoder signature, EXIF decoded by camid's own walk
-READER_VERSION = 3
+# 4: the EXIF body serial number (the device key that keeps test devices out of training)
+READER_VERSION = 4
 
 
 def facts_hash(facts: ImageFacts) -> str:

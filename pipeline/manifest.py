@@ -1,7 +1,7 @@
 """The dataset manifest format: the one contract between curation and training.
 
-A dataset directory holds ``train.csv``, ``val.csv`` (columns ``MANIFEST_COLUMNS``) and
-``manifest.json``. Relative image paths are relative to the dataset directory, so a whole data
+A dataset directory holds ``train.csv``, ``val.csv``, ``test.csv`` (columns ``MANIFEST_COLUMNS``)
+and ``manifest.json``. Relative image paths are relative to the dataset directory, so a whole data
 directory can be moved or mounted elsewhere. ``manifest.json`` is written last and carries a hash
 of the rows: a reader refuses a dataset whose CSVs do not match it, so a crash half-way through an
 export can never be trained on. Same inputs give byte-identical files (no timestamps inside).
@@ -9,6 +9,10 @@ export can never be trained on. Same inputs give byte-identical files (no timest
 Format 2 added the columns that say what the catalog knows of each file (EXIF make and model,
 pixel size, chroma subsampling), so training never reads a file's headers; a format-1 dataset
 still loads, its rows with those fields None.
+
+Format 3 added the test split (``test.csv``: devices training never saw, ``pipeline.split``) and
+the ``device`` column (the hashed device key). Format 1 and 2 datasets still load, with no test
+rows and ``device`` None; their rows hash covers the two splits they had, so it still verifies.
 """
 
 from __future__ import annotations
@@ -27,19 +31,26 @@ from typing import Any
 from pipeline.errors import CamidError
 from pipeline.records import ExportSummary, ManifestRow
 
-FORMAT = "camid-manifest/2"
+FORMAT = "camid-manifest/3"
 MANIFEST_COLUMNS = tuple(f.name for f in fields(ManifestRow))
-# the CSV columns of each format a reader accepts (format 1: attribution only)
+SPLITS = ("train", "val", "test")
+# the CSV columns of each format a reader accepts (format 1: attribution only; 2: no device)
 COLUMNS_OF_FORMAT = {
     "camid-manifest/1": ("path", "sha256", "label", "source", "uploader", "licence", "attribution_url"),
+    "camid-manifest/2": tuple(c for c in MANIFEST_COLUMNS if c != "device"),
     FORMAT: MANIFEST_COLUMNS,
 }
-SPLITS = ("train", "val")
+# the splits each format has (and its rows hash covers)
+SPLITS_OF_FORMAT = {"camid-manifest/1": ("train", "val"), "camid-manifest/2": ("train", "val"),
+                    FORMAT: SPLITS}
 
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    """A dataset as training sees it: classes, rows per split, and what produced it."""
+    """A dataset as training sees it: classes, rows per split, and what produced it.
+
+    ``test`` is empty for a dataset of format 1 or 2 (they had no test split).
+    """
 
     directory: Path
     name: str
@@ -50,6 +61,7 @@ class Manifest:
     policy_hash: str
     seed: int
     rows_sha256: str
+    test: tuple[ManifestRow, ...] = ()
     format: str = FORMAT
 
     def image_path(self, row: ManifestRow) -> Path:
@@ -57,10 +69,14 @@ class Manifest:
         path = Path(row.path)
         return path if path.is_absolute() else self.directory / path
 
+    def splits(self) -> dict[str, tuple[ManifestRow, ...]]:
+        """The rows of each split this dataset's format has, by name."""
+        return {split: getattr(self, split) for split in SPLITS_OF_FORMAT[self.format]}
+
     def counts(self) -> dict[str, dict[str, int]]:
         """Images per split and class (classes in sorted order), as ``manifest.json`` has them."""
         return {split: dict(sorted(Counter(r.label for r in rows).items()))
-                for split, rows in (("train", self.train), ("val", self.val))}
+                for split, rows in self.splits().items()}
 
     def summary(self) -> ExportSummary:
         """What the catalog remembers of this dataset's export."""
@@ -89,21 +105,23 @@ def write_manifest(
     policy_hash: str,
     seed: int,
     extra: Mapping[str, object] | None = None,
+    test: tuple[ManifestRow, ...] = (),
 ) -> Manifest:
-    """Write the two CSVs, then ``manifest.json`` (atomically, last); return what was written.
+    """Write the three CSVs, then ``manifest.json`` (atomically, last); return what was written.
 
     The returned ``Manifest`` is the one ``read_manifest(directory)`` gives (rows as the CSVs
     hold them), so a caller can report on the dataset without reading it back. ``extra`` adds
-    informative keys (how the split was made); it cannot replace the core keys.
+    informative keys (how the split was made); it cannot replace the core keys. ``test`` may be
+    empty (a dataset without a test split): ``test.csv`` is then a header only.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    texts = {split: rows_to_csv(rows) for split, rows in (("train", train), ("val", val))}
+    texts = {split: rows_to_csv(rows) for split, rows in zip(SPLITS, (train, val, test), strict=True)}
     for split, text in texts.items():
         atomic_write(directory / f"{split}.csv", text)
-    written = Manifest(directory=directory, name=name, classes=classes,
-                       train=_parse_rows(texts["train"], MANIFEST_COLUMNS),
-                       val=_parse_rows(texts["val"], MANIFEST_COLUMNS), registry_hash=registry_hash,
-                       policy_hash=policy_hash, seed=seed, rows_sha256=_rows_hash(texts))
+    parsed = {split: _parse_rows(text, MANIFEST_COLUMNS) for split, text in texts.items()}
+    written = Manifest(directory=directory, name=name, classes=classes, train=parsed["train"],
+                       val=parsed["val"], test=parsed["test"], registry_hash=registry_hash,
+                       policy_hash=policy_hash, seed=seed, rows_sha256=_rows_hash(texts, SPLITS))
     doc = {**(extra or {}), **_document(written)}
     atomic_write(directory / "manifest.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
     return written
@@ -119,7 +137,7 @@ def _document(manifest: Manifest) -> dict[str, object]:
         "policy_hash": manifest.policy_hash,
         "seed": manifest.seed,
         "counts": manifest.counts(),
-        "files": {split: f"{split}.csv" for split in SPLITS},
+        "files": {split: f"{split}.csv" for split in SPLITS_OF_FORMAT[manifest.format]},
         "rows_sha256": manifest.rows_sha256,
     }
 
@@ -136,15 +154,21 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
     columns = COLUMNS_OF_FORMAT.get(doc.get("format"))
     if columns is None:
         raise CamidError(f"{root}: unsupported manifest format {doc.get('format')!r}")
-    texts = {s: _read_text(root / doc["files"][s]) for s in SPLITS}
-    if _rows_hash(texts) != doc["rows_sha256"]:
+    splits = SPLITS_OF_FORMAT[doc["format"]]
+    files = doc.get("files") or {}
+    if any(s not in files for s in splits):
+        raise CamidError(f"{root}: manifest.json names no CSV for each of {', '.join(splits)}")
+    texts = {s: _read_text(root / files[s]) for s in splits}
+    if _rows_hash(texts, splits) != doc["rows_sha256"]:
         raise CamidError(f"{root}: CSV files do not match manifest.json (rows hash differs)")
+    rows = {s: _parse_rows(texts[s], columns) for s in splits}
     return Manifest(
         directory=root,
         name=doc["name"],
         classes=tuple(doc["classes"]),
-        train=_parse_rows(texts["train"], columns),
-        val=_parse_rows(texts["val"], columns),
+        train=rows["train"],
+        val=rows["val"],
+        test=rows.get("test", ()),
         registry_hash=doc["registry_hash"],
         policy_hash=doc["policy_hash"],
         seed=int(doc["seed"]),
@@ -175,13 +199,14 @@ def _value(column: str, text: str) -> Any:
     return (text or None) if column in _OPTIONAL else text
 
 
-_OPTIONAL = {"uploader", "licence", "attribution_url", "make", "model", "subsampling"}
+_OPTIONAL = {"uploader", "licence", "attribution_url", "make", "model", "subsampling", "device"}
 _OPTIONAL_INT = {"width", "height"}
 
 
-def _rows_hash(texts: dict[str, str]) -> str:
+def _rows_hash(texts: Mapping[str, str], splits: tuple[str, ...]) -> str:
+    """One digest of the CSV texts of ``splits`` (a format's own splits, in its order)."""
     digest = hashlib.sha256()
-    for split in SPLITS:
+    for split in splits:
         digest.update(split.encode() + b"\0" + texts[split].encode() + b"\0")
     return digest.hexdigest()
 

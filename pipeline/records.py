@@ -165,6 +165,7 @@ class ImageFacts:
     exif_height: int | None = None
     has_exif: bool = False
     has_makernote: bool = False
+    serial: str | None = None  # the EXIF body serial number, raw: never written to a manifest
     xmp_creator_tool: str | None = None
     xmp_history_agents: tuple[str, ...] = ()
     has_camera_raw: bool = False
@@ -233,7 +234,9 @@ class ManifestRow:
     training needs, so training never opens a file for its headers: the EXIF camera (``make``,
     ``model``, which ``camid predict`` checks a query image against), the stored pixel size and
     the chroma subsampling ("4:2:0"; the file's own 8/16-pixel block grid). These came with
-    manifest format 2: rows of an older manifest have them None.
+    manifest format 2: rows of an older manifest have them None. ``device`` (format 3) is the
+    item's device key (``pipeline.export_rows.device_key``): a hash of the serial number, never
+    the serial itself, or the uploader standing in for the device; None when neither is known.
     """
 
     path: str
@@ -248,6 +251,7 @@ class ManifestRow:
     width: int | None = None
     height: int | None = None
     subsampling: str | None = None
+    device: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +333,7 @@ class AcceptedImage:
 
     The stored values as they are (``author``, ``page_url``, ``url``): what they mean in a
     dataset (uploader, attribution URL) is decided by ``pipeline.export_rows``, not by a query.
-    ``subsampling`` comes from the stored facts.
+    ``subsampling`` and ``serial`` (the raw EXIF body serial number) come from the stored facts.
     """
 
     sha256: str
@@ -346,11 +350,16 @@ class AcceptedImage:
     width: int | None = None
     height: int | None = None
     subsampling: str | None = None
+    serial: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ExportItem:
-    """An accepted image with what a dataset row and the split grouping need."""
+    """An accepted image with what a dataset row and the split grouping need.
+
+    ``device`` is its device key (``pipeline.export_rows.device_key``): the split keeps each
+    device on one side, so a test split can hold only devices training never saw.
+    """
 
     sha256: str
     path: str
@@ -365,6 +374,7 @@ class ExportItem:
     width: int | None = None
     height: int | None = None
     subsampling: str | None = None
+    device: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,19 +196,48 @@ def test_a_catalog_of_a_newer_camid_is_one_line_and_left_alone(tmp_path: Path, c
         (("stats", "--nope"), "camid: error: no such option '--nope' (camid stats --help)"),
         (("export", "x", "--val-per-class", "5", "--val-fraction", "0.2"),
          "camid: error: give --val-per-class or --val-fraction, not both (camid export --help)"),
+        (("export", "x", "--test-per-class", "5", "--test-fraction", "0.2"),
+         "camid: error: give --test-per-class or --test-fraction, not both (camid export --help)"),
+        (("export", "x", "--test-per-class", "-1"),
+         "camid: error: invalid value for '--test-per-class': -1 is not in the range x>=0 "
+         "(camid export --help)"),
         (("frobnicate",), "camid: error: no such command 'frobnicate' (camid --help)"),
         (("export",), "camid: error: missing argument 'NAME' (camid export --help)"),
         (("scrape", "wikimedia", "--depth", "-1"),
          "camid: error: invalid value for '--depth': -1 is not in the range x>=0 (camid scrape --help)"),
     ],
-    ids=["bad-choice", "unknown-option", "exclusive-options", "unknown-command", "missing-argument",
-         "out-of-range"],
+    ids=["bad-choice", "unknown-option", "exclusive-options", "exclusive-test-options", "negative-test",
+         "unknown-command", "missing-argument", "out-of-range"],
 )
 def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path, args, line: str) -> None:
     out = run(*args, cwd=tmp_path)
     assert out.returncode == 2, out.stderr
     assert out.stderr.splitlines() == [line]
     assert out.stdout == ""
+
+
+def test_the_export_summary_says_test_counts_and_whether_its_devices_are_unseen() -> None:
+    from flows.cli.render import export_summary
+    from flows.stages.curate import ExportReport
+
+    report = ExportReport(Path("d"), 30, 10, 12, 48, {}, test=9, test_devices_unseen=True)
+    assert export_summary(report) == (
+        "wrote d: 30 train, 10 validation, 9 test images (test devices unseen in train; "
+        "12 device/uploader/duplicate groups, 48 near-duplicate clusters)")
+    assert "SOME TEST DEVICES ARE ALSO IN TRAIN" in export_summary(
+        ExportReport(Path("d"), 30, 10, 12, 48, {}, test=9, test_devices_unseen=False))
+    assert "(no test split;" in export_summary(ExportReport(Path("d"), 30, 10, 12, 48, {}))
+
+
+def test_the_export_names_the_classes_a_split_is_short_of() -> None:
+    from flows.cli.render import shortfall_lines
+    from flows.stages.curate import ExportReport
+    from pipeline.split import Shortfall
+
+    short = (Shortfall("test", "A", 6, 5), Shortfall("test", "B", 6, 0), Shortfall("val", "B", 6, 0))
+    lines = shortfall_lines(ExportReport(Path("d"), 30, 10, 12, 48, {}, test=5, shortfalls=short))
+    assert lines == [f"  test is short in 2 class(es), {short[0].reason}: A 5/6, B 0/6",
+                     f"  val is short in 1 class(es), {short[0].reason}: B 0/6"]
 
 
 def test_bare_camid_still_shows_the_help(tmp_path: Path) -> None:

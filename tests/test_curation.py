@@ -73,7 +73,7 @@ sizes = ["48x64"]
 
 
 def jpeg(make: str, model: str, size: tuple[int, int], seed: int, quality: int = 97,
-         software: str | None = None) -> bytes:
+         software: str | None = None, serial: str | None = None) -> bytes:
     rng = random.Random(seed)
     im = Image.new("RGB", size)
     im.putdata([(rng.randrange(256), rng.randrange(256), rng.randrange(256))
@@ -82,6 +82,8 @@ def jpeg(make: str, model: str, size: tuple[int, int], seed: int, quality: int =
     exif[0x010F], exif[0x0110] = make, model
     if software:
         exif[0x0131] = software
+    if serial:
+        exif.get_ifd(0x8769)[0xA431] = serial  # BodySerialNumber
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=quality, exif=exif)
     return buf.getvalue()
@@ -184,6 +186,58 @@ def test_export_writes_a_leak_free_deterministic_dataset(world, tmp_path: Path) 
     assert (other.directory / "val.csv").read_bytes() != first["val.csv"]
 
 
+def test_export_tests_on_devices_training_never_saw(world, tmp_path: Path) -> None:
+    registry, data, catalog, add = world
+    for camera, make, model, size in (("Cam-A", "Acme", "A1", (64, 48)), ("Cam-B", "Bolt", "B2", (48, 64))):
+        for d in range(4):  # four bodies of each camera, each photo uploaded by someone else
+            for k in range(3):
+                content = jpeg(make, model, size, 1000 * len(make) + 10 * d + k, serial=f"SN{camera}{d}")
+                add(f"{camera}-{d}-{k}", content, author=f"u{camera}{d}{k}", camera=camera)
+    curate(catalog, data, registry, load_policy())
+
+    report = export(catalog, data, "ds", registry, seed=1, per_class=3, fraction=None)  # test as val
+    manifest = read_manifest(report.directory)
+    assert report.counts == manifest.counts() == {"train": {"Cam-A": 6, "Cam-B": 6},
+                                                  "val": {"Cam-A": 3, "Cam-B": 3},
+                                                  "test": {"Cam-A": 3, "Cam-B": 3}}
+    assert (report.train, report.val, report.test, report.test_devices_unseen) == (12, 6, 6, True)
+    devices = {split: {r.device for r in rows} for split, rows in manifest.splits().items()}
+    assert all(d and d.startswith("serial:") for rows in devices.values() for d in rows)
+    assert not (devices["train"] & devices["test"] or devices["train"] & devices["val"]
+                or devices["val"] & devices["test"])
+    for name in ("train.csv", "val.csv", "test.csv", "manifest.json", "ATTRIBUTION.md"):
+        assert "SNCam" not in (report.directory / name).read_text()  # only the hash leaves the catalog
+    doc = json.loads((report.directory / "manifest.json").read_text())
+    assert doc["format"] == "camid-manifest/3" and doc["test_devices_unseen"] is True
+    assert (doc["test_per_class"], doc["test_fraction"]) == (3, None)
+    assert doc["split"]["per_split"]["test"] == {"images": {"Cam-A": 3, "Cam-B": 3},
+                                                 "devices": {"Cam-A": 1, "Cam-B": 1}, "no_device": 0}
+    assert doc["split"]["per_split"]["train"]["devices"] == {"Cam-A": 2, "Cam-B": 2}
+    assert doc["split"]["shortfalls"] == []
+    with catalog.engine.connect() as conn:
+        recorded = json.loads(conn.execute(select(ExportRow.counts_json)).scalar_one())
+    assert recorded == doc["counts"] and set(recorded) == {"train", "val", "test"}
+
+    two = export(catalog, data, "two", registry, seed=1, per_class=3, fraction=None, test_per_class=0)
+    assert (two.test, two.val, two.train) == (0, 6, 18) and two.shortfalls == ()
+    short = export(catalog, data, "short", registry, seed=1, per_class=2, fraction=None, test_per_class=4)
+    # groups of three: test takes one per class (4 would overshoot), val none of its 2
+    assert (short.test, short.val) == (6, 0)
+    assert {(s.split, s.target, s.taken) for s in short.shortfalls} == {("test", 4, 3), ("val", 2, 0)}
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"test_per_class": 2, "test_fraction": 0.1}, "give --test-per-class or --test-fraction, not both"),
+    ({"test_per_class": -2}, "--test-per-class must be 0 or more, not -2"),
+])
+def test_export_refuses_impossible_test_options_before_writing(world, options, message: str) -> None:
+    registry, data, catalog, _add = world
+    _three_accepted(world)
+    with pytest.raises(CamidError) as err:
+        export(catalog, data, "ds", registry, seed=0, per_class=1, fraction=None, **options)
+    assert str(err.value) == message and not (data / "datasets" / "ds").exists()
+
+
 def _three_accepted(world) -> list[str]:
     registry, data, catalog, add = world
     shas = [add(f"a{i}", jpeg("Acme", "A1", (64, 48), 300 + i), author=f"user{i}") for i in range(3)]
@@ -252,7 +306,7 @@ def test_cli_export_refuses_to_replace_unless_asked(tmp_path: Path, sqlite_url: 
 def test_accepted_items_are_the_stored_values(world) -> None:
     """The catalog hands back what it stores; uploader and attribution URL are decided later."""
     registry, data, catalog, add = world
-    sha = add("good", jpeg("Acme", "A1", (64, 48), 1, software="A1 v1.0"), "alice")
+    sha = add("good", jpeg("Acme", "A1", (64, 48), 1, software="A1 v1.0", serial="A1-0042"), "alice")
     add("other", jpeg("Canon", "EOS", (64, 48), 4), "dave")  # rejected: not in the export
     curate(catalog, data, registry, load_policy())
     [item] = catalog.accepted_items()
@@ -261,6 +315,7 @@ def test_accepted_items_are_the_stored_values(world) -> None:
     assert (item.make, item.model, item.width, item.height) == ("Acme", "A1", 64, 48)
     assert item.subsampling is not None
     assert item.subsampling == read_facts(data / item.path).subsampling
+    assert item.serial == "A1-0042"  # raw in the catalog; a manifest gets only its hash
 
 
 def test_export_needs_current_verdicts(world, tmp_path: Path) -> None:

@@ -130,6 +130,45 @@ def test_big_endian_hand_made_exif(tmp_path: Path) -> None:
     assert (facts.exif_width, facts.exif_height) == (6000, 4000)
 
 
+TAG_BODY_SERIAL, TAG_CAMERA_SERIAL = 0xA431, 0xC62F
+
+
+@pytest.mark.parametrize(("ifd0", "exif", "serial"), [
+    ([], [jpegs.ascii_entry(TAG_BODY_SERIAL, "  062034001234 ")], "062034001234"),
+    ([jpegs.ascii_entry(TAG_CAMERA_SERIAL, "DNG-7")], [], "DNG-7"),  # CameraSerialNumber in IFD0
+    ([], [jpegs.ascii_entry(TAG_CAMERA_SERIAL, "X-7")], "X-7"),  # ... or in the EXIF IFD
+    ([jpegs.ascii_entry(TAG_CAMERA_SERIAL, "DNG-7")], [jpegs.ascii_entry(TAG_BODY_SERIAL, "B-1")], "B-1"),
+    ([jpegs.ascii_entry(TAG_BODY_SERIAL, "IFD0-1")], [], None),  # BodySerialNumber lives in the EXIF IFD
+    ([], [jpegs.ascii_entry(TAG_BODY_SERIAL, "   ")], None),
+    ([], [jpegs.ascii_entry(TAG_BODY_SERIAL, "0000000000")], "0000000000"),  # reported raw
+], ids=["body", "camera-ifd0", "camera-exif", "body-first", "wrong-ifd", "blank", "placeholder"])
+def test_serial_number(tmp_path: Path, ifd0, exif, serial: str | None) -> None:
+    tiff = jpegs.build_tiff([jpegs.ascii_entry(jpegs.TAG_MAKE, "Canon"), *ifd0], exif)
+    facts = _facts(tmp_path, jpegs.with_exif_tiff(jpegs.make_jpeg(exif=False), tiff.data))
+    assert facts.corrupt is None and facts.make == "Canon"
+    assert facts.serial == serial
+    assert facts_from_json(json.loads(json.dumps(facts_to_json(facts)))).serial == serial
+
+
+def test_no_serial_number(tmp_path: Path) -> None:
+    assert _facts(tmp_path, jpegs.make_jpeg()).serial is None
+
+
+def test_real_serial_numbers_agree_with_pillow(realworld: Path) -> None:
+    from PIL import Image
+
+    seen = 0
+    for path in sorted(realworld.glob("jpg/**/*.jpg")):
+        with Image.open(path) as image:
+            exif = image.getexif()
+            sub = exif.get_ifd(jpegs.TAG_EXIF_IFD)
+            raw = sub.get(TAG_BODY_SERIAL) or exif.get(TAG_CAMERA_SERIAL) or sub.get(TAG_CAMERA_SERIAL)
+        theirs = raw.split("\x00", 1)[0].strip() or None if isinstance(raw, str) else None
+        assert read_facts(path).serial == theirs, path
+        seen += theirs is not None
+    assert seen  # the sample set has some
+
+
 @pytest.mark.parametrize("element_form", [False, True])
 def test_xmp_traces(tmp_path: Path, element_form: bool) -> None:
     xmp = jpegs.xmp_app1("Adobe Photoshop Lightroom 6.0 (Windows)",

@@ -213,3 +213,15 @@ def test_sizes_come_from_the_manifest_and_from_headers_only_for_old_rows(jpegs, 
     small = _manifest(tmp_path, (_row("x", "Cam-A", width=64, height=48),))
     with pytest.raises(CamidError, match=r"x\.jpg: 64x48"):
         check_sizes(small, "train", 64)
+
+
+def test_the_test_split_is_read_like_the_others(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from training.data import split_of
+
+    manifest = replace(_manifest(tmp_path, (_row("a", "Cam-A"),)),
+                       test=(_row("t", "Cam-B", device="serial:0123456789abcdef"),))
+    held_out = split_of(manifest, "test")
+    assert held_out.labels == (1,) and held_out.images[0].path == tmp_path / "t.jpg"
+    assert split_of(replace(manifest, test=()), "test").images == ()  # a format-2 dataset: no test rows

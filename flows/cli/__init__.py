@@ -165,31 +165,42 @@ def curate(ctx: click.Context, policy: str | None) -> None:
               help="Validation images per class [default: 100, as in the paper].")
 @click.option("--val-fraction", type=click.FloatRange(min=0.0, max=0.5, min_open=True), default=None,
               help="Validation share per class instead of a count.")
+@click.option("--test-per-class", type=click.IntRange(min=0), default=None,
+              help="Test images per class, from devices training never sees [default: as validation; "
+                   "0: no test split].")
+@click.option("--test-fraction", type=click.FloatRange(min=0.0, max=0.5, min_open=True), default=None,
+              help="Test share per class instead of a count.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--replace", is_flag=True,
               help="Write NAME again if an earlier export made it (never a folder camid did not make).")
 @click.pass_context
 def export(ctx: click.Context, name: str, val_per_class: int | None, val_fraction: float | None,
-           seed: int, replace: bool) -> None:
-    """Write <data-dir>/datasets/NAME/: train/val CSVs, manifest.json, ATTRIBUTION.md.
+           test_per_class: int | None, test_fraction: float | None, seed: int, replace: bool) -> None:
+    """Write <data-dir>/datasets/NAME/: train/val/test CSVs, manifest.json, ATTRIBUTION.md.
 
-    Every stored file is checked against its SHA-256 first; an existing NAME needs --replace.
+    Test holds only devices that training never sees. Every stored file is checked against its
+    SHA-256 first; an existing NAME needs --replace.
     """
     from db import Catalog
+    from flows.cli.render import export_summary, shortfall_lines
     from flows.stages.curate import export as run_export
 
     if val_per_class is not None and val_fraction is not None:
         raise click.UsageError("give --val-per-class or --val-fraction, not both")
+    if test_per_class is not None and test_fraction is not None:
+        raise click.UsageError("give --test-per-class or --test-fraction, not both")
     if val_fraction is None and val_per_class is None:
         val_per_class = 100
     settings = settings_of(ctx)
     with Catalog.open(settings.catalog_url) as catalog:
         report = run_export(catalog, settings.data_dir, name, registry_of(ctx), seed, val_per_class,
-                            val_fraction, replace=replace)
-    click.echo(f"wrote {report.directory}: {report.train} train, {report.val} validation images "
-               f"({report.groups} uploader/duplicate groups, {report.clusters} near-duplicate clusters)")
+                            val_fraction, replace=replace, test_per_class=test_per_class,
+                            test_fraction=test_fraction)
+    click.echo(export_summary(report))
     for split, counts in report.counts.items():
-        click.echo(f"  {split}: " + ", ".join(f"{label} {n}" for label, n in counts.items()))
+        click.echo(f"  {split}: " + (", ".join(f"{label} {n}" for label, n in counts.items()) or "none"))
+    for line in shortfall_lines(report):
+        click.echo(line)
 
 
 @cli.command()

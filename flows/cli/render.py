@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -11,6 +13,33 @@ from flows.stages.signatures import SignatureRow
 from pipeline.catalog_stats import CatalogStats, ValueCount
 from pipeline.registry import Registry
 from pipeline.summary import SourceSummary, api_call_figures, summarise, total
+
+if TYPE_CHECKING:  # the export stage pulls in the catalog: not for `camid cameras`
+    from flows.stages.curate import ExportReport
+
+
+def export_summary(report: ExportReport) -> str:
+    """The export's first line: images per split, groups, and whether test devices are unseen."""
+    if not report.test:
+        held_out = "no test split"
+    elif report.test_devices_unseen:
+        held_out = "test devices unseen in train"
+    else:
+        held_out = "SOME TEST DEVICES ARE ALSO IN TRAIN"
+    return (f"wrote {report.directory}: {report.train} train, {report.val} validation, {report.test} "
+            f"test images ({held_out}; {report.groups} device/uploader/duplicate groups, "
+            f"{report.clusters} near-duplicate clusters)")
+
+
+def shortfall_lines(report: ExportReport) -> list[str]:
+    """One line per held-out split that got fewer of some class than asked, with the why."""
+    lines = []
+    for split in ("test", "val"):
+        short = [s for s in report.shortfalls if s.split == split]
+        if short:
+            lines.append(f"  {split} is short in {len(short)} class(es), {short[0].reason}: "
+                         + ", ".join(f"{s.label} {s.taken}/{s.target}" for s in short))
+    return lines
 
 
 def cameras_table(registry: Registry) -> Table:

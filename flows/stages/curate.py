@@ -41,7 +41,8 @@ from pipeline.records import (
 )
 from pipeline.registry import Registry
 from pipeline.signature_book import EMPTY_BOOK, SignatureBook, learn_signatures
-from pipeline.split import split_items
+from pipeline.split import Shortfall, check_targets, split_items
+from pipeline.split_report import describe_split
 from pipeline.storage import resolve
 from pipeline.verdict import judge
 
@@ -63,12 +64,21 @@ class CurateReport:
 
 @dataclass(frozen=True, slots=True)
 class ExportReport:
+    """What an export wrote: images per split, groups, clusters, and whether test is device-clean.
+
+    ``test_devices_unseen`` is measured on the rows (``pipeline.split_report``); ``shortfalls``
+    are the classes a held-out split got fewer of than asked (too few devices).
+    """
+
     directory: Path
     train: int
     val: int
     groups: int
     clusters: int
     counts: dict[str, dict[str, int]]
+    test: int = 0
+    test_devices_unseen: bool = True
+    shortfalls: tuple[Shortfall, ...] = ()
 
 
 def curate(catalog: Catalog, data_dir: Path, registry: Registry, policy: Policy,
@@ -180,36 +190,54 @@ def read_facts_claimed(catalog: Catalog, data_dir: Path, tick: Tick | None = Non
 
 
 def export(catalog: Catalog, data_dir: Path, name: str, registry: Registry, seed: int,
-           per_class: int | None, fraction: float | None, replace: bool = False) -> ExportReport:
-    """Write ``datasets/NAME/`` (train/val CSVs, manifest.json, ATTRIBUTION.md) from verdicts.
+           per_class: int | None, fraction: float | None, replace: bool = False,
+           test_per_class: int | None = None, test_fraction: float | None = None) -> ExportReport:
+    """Write ``datasets/NAME/`` (train/val/test CSVs, manifest.json, ATTRIBUTION.md) from verdicts.
 
-    An existing ``NAME`` is refused unless ``replace`` (and then only one camid made).
+    Test takes devices training never sees (``pipeline.split``). When neither test option is
+    given it mirrors validation's (``per_class`` or ``fraction``), so every caller gets a test
+    split without asking; ``test_per_class=0`` makes none. An existing ``NAME`` is refused
+    unless ``replace`` (and then only one camid made).
     """
     if not name or os.sep in name or name.startswith(".") or (os.altsep and os.altsep in name):
         raise CamidError(f"invalid dataset name {name!r}: use a plain directory name")
+    if test_per_class is None and test_fraction is None:
+        test_per_class, test_fraction = per_class, fraction
+    check_targets("val", per_class, fraction)
+    check_targets("test", test_per_class, test_fraction)
     directory = data_dir / "datasets" / name
     claim_dataset_dir(directory, replace)
+    items, policy_hash = _exportable(catalog, registry)
+    check_stored(data_dir, items)
+    clusters = cluster_near_duplicates([it.phash for it in items])
+    split = split_items(items, clusters, seed, per_class=per_class, fraction=fraction,
+                        test_per_class=test_per_class, test_fraction=test_fraction)
+    mark_dataset_dir(directory)
+    classes = tuple(c for c in registry.ids if any(it.label == c for it in items))
+    train, val, test = (_rows(part, data_dir, directory) for part in (split.train, split.val, split.test))
+    made = describe_split({"train": train, "val": val, "test": test}, split.shortfalls)
+    extra = {"val_per_class": per_class, "val_fraction": fraction, "test_per_class": test_per_class,
+             "test_fraction": test_fraction, "groups": split.groups,
+             "near_duplicate_clusters": len(set(clusters)), "split": made.to_json(),
+             "test_devices_unseen": made.test_devices_unseen}
+    written = write_manifest(directory, name, classes, train, val, registry_hash=registry.hash,
+                             policy_hash=policy_hash, seed=seed, extra=extra, test=test)
+    _write_attribution(directory / "ATTRIBUTION.md", name, (*split.train, *split.val, *split.test))
+    catalog.record_export(name, str(directory), written.summary())
+    return ExportReport(directory, len(written.train), len(written.val), split.groups, len(set(clusters)),
+                        written.counts(), len(written.test), made.test_devices_unseen, split.shortfalls)
+
+
+def _exportable(catalog: Catalog, registry: Registry) -> tuple[list[ExportItem], str]:
+    """The accepted items and the one policy hash behind them; stale verdicts are refused."""
     items = [export_item(stored) for stored in catalog.accepted_items()]
     if not items:
         raise CamidError("no accepted images in the catalog: run `camid curate` first")
-    policy_hashes = {h for h, _ in catalog.accepted_verdict_hashes()}
-    registry_hashes = {r for _, r in catalog.accepted_verdict_hashes()}
+    hashes = catalog.accepted_verdict_hashes()
+    policy_hashes, registry_hashes = {h for h, _ in hashes}, {r for _, r in hashes}
     if registry_hashes != {registry.hash} or len(policy_hashes) != 1:
         raise CamidError("verdicts are out of date for this registry or policy: run `camid curate`")
-    check_stored(data_dir, items)
-    clusters = cluster_near_duplicates([it.phash for it in items])
-    split = split_items(items, clusters, seed, per_class=per_class, fraction=fraction)
-    mark_dataset_dir(directory)
-    classes = tuple(c for c in registry.ids if any(it.label == c for it in items))
-    train, val = (_rows(part, data_dir, directory) for part in (split.train, split.val))
-    written = write_manifest(directory, name, classes, train, val, registry_hash=registry.hash,
-                             policy_hash=policy_hashes.pop(), seed=seed,
-                             extra={"val_per_class": per_class, "val_fraction": fraction,
-                                    "groups": split.groups, "near_duplicate_clusters": len(set(clusters))})
-    _write_attribution(directory / "ATTRIBUTION.md", name, (*split.train, *split.val))
-    catalog.record_export(name, str(directory), written.summary())
-    return ExportReport(directory, len(written.train), len(written.val), split.groups, len(set(clusters)),
-                        written.counts())
+    return items, policy_hashes.pop()
 
 
 def _facts_update(sha256: str, path: Path) -> FactsUpdate:

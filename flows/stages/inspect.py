@@ -29,7 +29,7 @@ EXTRA_KEYS = ("datetime_original", "orientation", "exif_width", "exif_height", "
               "has_photoshop_irb", "photoshop_iptc_only", "has_adobe_app14", "has_eoi", "corrupt",
               "coding", "subsampling", "scan_bytes", "scan_bpp", "scan_byte_variety",
               "scan_bad_markers", "scans", "restart_interval", "restart_markers", "restart_checked",
-              "restart_expected", "restart_out_of_order", "trailer_bytes")
+              "restart_expected", "restart_out_of_order", "trailer_bytes", "serial")
 # then objects: the measured value behind each reason, the flags, the signature, the pixel stage
 STRUCTURED_KEYS = ("details", "flags", "signature", "pixels")
 
