@@ -94,8 +94,9 @@ def write_report(summary: DemoSummary, plots: Sequence[Path]) -> Path:
         f"(0.7 x unaltered {summary.accuracy_unaltered:.3f} + 0.3 x altered "
         f"{summary.accuracy_altered:.3f}; chance is {1 / summary.classes:.3f})",
         f"- test devices unseen in training: {summary.test_devices_unseen}",
-        f"- baseline (nearest centroid on trace features, same crops): "
-        f"{'-' if summary.baseline_weighted_accuracy is None else f'{summary.baseline_weighted_accuracy:.3f}'}", "",
+        "- baseline (nearest centroid on trace features, same crops): "
+        + _number(summary.baseline_weighted_accuracy),
+        "",
         f"Dataset: `{summary.dataset_dir}`; run: `{summary.run_dir}`.", "",
         "## Time per stage", "", "| stage | seconds |", "|---|---:|",
     ]
@@ -107,6 +108,10 @@ def write_report(summary: DemoSummary, plots: Sequence[Path]) -> Path:
             lines += [f"### {plot.stem.replace('_', ' ')}", "", f"![{plot.stem}]({rel})", ""]
     return _write(summary.data_dir / "demo-report.md", "\n".join(lines) + "\n")
 
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _interval(summary: DemoSummary) -> str:
