@@ -23,6 +23,7 @@ from typing import TypeVar
 from db import Catalog
 from flows.progress import Tick
 from flows.stages.datasets import check_stored, claim_dataset_dir, mark_dataset_dir
+from flows.stages.imagefolder import write_imagefolder
 from flows.stages.workers import claimer_id, dead_local_claimers
 from pipeline.batching import batched
 from pipeline.dedup import cluster_near_duplicates, perceptual_hash
@@ -207,6 +208,7 @@ def export(catalog: Catalog, data_dir: Path, name: str, registry: Registry, seed
                              extra={"val_per_class": per_class, "val_fraction": fraction,
                                     "groups": split.groups, "near_duplicate_clusters": len(set(clusters))})
     _write_attribution(directory / "ATTRIBUTION.md", name, (*split.train, *split.val))
+    write_imagefolder(directory)  # the Hugging Face imagefolder view, read back from the manifest
     catalog.record_export(name, str(directory), written.summary())
     return ExportReport(directory, len(written.train), len(written.val), split.groups, len(set(clusters)),
                         written.counts())
