@@ -15,7 +15,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 # Prefect's ephemeral server starts slowly on a busy 2-core CI machine
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
-.PHONY: setup postgres demo test lint bench clean
+.PHONY: setup postgres chromium demo test lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -45,8 +45,21 @@ postgres:
 	else echo "PostgreSQL's server is missing: install Debian's postgresql (apt-get install postgresql)" >&2; \
 	  exit 1; fi
 
-test: lint postgres
-	CAMID_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q
+# The dataset card's browser test renders report.html in headless Chromium (tests/chromium.py),
+# from Debian's chromium package, which this installs when it is missing.
+chromium:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium (for the dataset card's browser test)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 \
+	    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium >/dev/null; } \
+	    || { echo "installing chromium with apt-get failed (see above)" >&2; exit 1; }; \
+	else echo "Chromium is missing: install Debian's chromium (apt-get install chromium)" >&2; \
+	  exit 1; fi
+
+test: lint postgres chromium
+	CAMID_REQUIRE_POSTGRES=1 CAMID_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest -q
 
 # the fast lane: the same lint, then every test not marked slow (PostgreSQL cases run when its
 # server binaries are installed, else skip); `make test` stays the whole suite, what CI runs

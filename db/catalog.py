@@ -16,6 +16,7 @@ responsibility, each in its own module with its SQL beside its methods:
     db/signatures.py      Signatures       encoder-signature counts and examples
     db/exports.py         Exports          accepted files and recorded exports
     db/stats.py           Stats            ``camid stats``'s aggregates
+    db/card.py            DatasetCard      the dataset card's files, rejections and examples
 
 Mixins rather than composition: every caller asks one object for everything with the names it
 uses today, and composition would need a forwarding method per name (or ``catalog.queue.x``
@@ -29,6 +30,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, exc
 
 from db.candidates import Candidates
+from db.card import DatasetCard
 from db.connection import make_engine
 from db.curation_store import CurationStore
 from db.download_queue import DownloadQueue
@@ -43,7 +45,7 @@ from pipeline.errors import ConfigError
 
 
 class Catalog(Candidates, DownloadQueue, DueHosts, HostPauses, CurationStore, Verdicts, Signatures,
-              Exports, Stats):
+              Exports, Stats, DatasetCard):
     """A handle on one catalog database (SQLite file or any SQLAlchemy URL)."""
 
     def __init__(self, engine: Engine) -> None:

@@ -47,6 +47,9 @@ def publish_manifest(directory: Path) -> None:
         lines += ["", f"test devices unseen in train: {'yes' if doc['test_devices_unseen'] else 'NO'}"]
     lines += ["", f"registry `{doc['registry_hash'][:12]}`, policy `{doc['policy_hash'][:12]}`, "
               f"seed {doc['seed']}, rows `{doc['rows_sha256'][:12]}`"]
+    card = directory / "report.html"
+    if card.is_file():  # `camid report`'s dataset card: thumbnails, rejections, split, datasheet
+        lines += ["", f"Dataset card: [{card.name}]({card.resolve().as_uri()})"]
     create_markdown_artifact(key=_key(f"dataset-{doc['name']}"), markdown="\n".join(lines),
                              description="Exported dataset manifest")
 

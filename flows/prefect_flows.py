@@ -73,7 +73,8 @@ def curate_flow(dataset: str = "default", val_per_class: Positive = 100, seed: i
                 policy: str | None = None, data_dir: str | None = None,
                 catalog: str | None = None, cluster: str | None = None,
                 workers: Positive | None = None) -> str:
-    """Judge downloaded files, then export the dataset manifest ``datasets/<dataset>``.
+    """Judge downloaded files, then export the dataset manifest ``datasets/<dataset>`` and write
+    its dataset card (``report.html``), which the dataset artifact links to.
 
     With ``cluster`` or ``workers`` > 1, reading headers and hashing accepted files fan out
     over Dask workers; judging and the export run here, once.
@@ -81,6 +82,7 @@ def curate_flow(dataset: str = "default", val_per_class: Positive = 100, seed: i
     from db import Catalog
     from flows.artifacts import publish_manifest
     from flows.stages.curate import curate, export
+    from flows.stages.report import write_dataset_card
     from pipeline.policy import load_policy
     from pipeline.registry_load import load_registry
 
@@ -97,6 +99,8 @@ def curate_flow(dataset: str = "default", val_per_class: Positive = 100, seed: i
         # a scheduled curate refreshes its own dataset: replacing one camid made is its job
         exported = export(cat, settings.data_dir, dataset, registry, seed, val_per_class, None,
                           replace=True)
+        card = write_dataset_card(cat, settings.data_dir, registry, dataset)  # the dataset card
+        print(f"dataset card: {card.path} ({card.thumbnails} thumbnails, {card.bytes / 1e6:.2f} MB)")
     _publish_stats(settings, "curate")
     publish_manifest(exported.directory)
     return str(exported.directory)

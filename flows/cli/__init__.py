@@ -176,7 +176,8 @@ def curate(ctx: click.Context, policy: str | None) -> None:
 @click.pass_context
 def export(ctx: click.Context, name: str, val_per_class: int | None, val_fraction: float | None,
            test_per_class: int | None, test_fraction: float | None, seed: int, replace: bool) -> None:
-    """Write <data-dir>/datasets/NAME/: train/val/test CSVs, manifest.json, ATTRIBUTION.md.
+    """Write <data-dir>/datasets/NAME/: train/val/test CSVs, manifest.json, ATTRIBUTION.md, and
+    per split a folder with metadata.csv (Hugging Face imagefolder).
 
     Test holds only devices that training never sees. Every stored file is checked against its
     SHA-256 first; an existing NAME needs --replace.
@@ -232,7 +233,8 @@ def demo(ctx: click.Context, quick: bool) -> None:
     console.print(f"weighted accuracy {summary.weighted_accuracy:.3f} (unaltered "
                   f"{summary.accuracy_unaltered:.3f}, altered {summary.accuracy_altered:.3f}; chance "
                   f"{1 / summary.classes:.3f}) in {summary.elapsed_s:.0f} s")
-    console.print(f"report: {root / 'demo-report.md'}; summary: {root / 'demo-summary.json'}")
+    console.print(f"report: {root / 'demo-report.md'}; summary: {root / 'demo-summary.json'}; "
+                  f"dataset card: {summary.dataset_dir / 'report.html'}")
 
 
 @cli.command()
@@ -248,10 +250,10 @@ def serve() -> None:
 def _register_stage_commands() -> None:
     """Commands of other stages live in their own modules (light at import: heavy imports are
     inside the command functions)."""
-    from flows.cli import acquire, training
+    from flows.cli import acquire, report, training
 
     for command in (acquire.scrape, acquire.download, training.train,
-                    training.evaluate, training.predict):
+                    training.evaluate, training.predict, report.report):
         cli.add_command(command)
 
 

@@ -25,6 +25,7 @@ from flows.demo.world import DemoFile, build_world, registry_toml
 from flows.progress import Tick
 from flows.stages.acquire import download, scrape
 from flows.stages.curate import curate, export
+from flows.stages.report import write_dataset_card
 from flows.stages.sources import make_source
 from pipeline.errors import CamidError
 from pipeline.policy import load_policy
@@ -80,6 +81,7 @@ def run_demo(root: Path, quick: bool, tick: Tick, say: Callable[[str], None]) ->
         with _stage(stages, "export", say):
             dataset = export(catalog, root, "demo", registry, seed=0, per_class=size.val_per_class,
                              fraction=None).directory
+            write_dataset_card(catalog, root, registry, "demo")  # datasets/demo/report.html
         outcomes = {o.url: o for o in catalog.outcomes("wikimedia")}
         decoys = _decoys(world, outcomes, server)
         rejected = Counter(r for o in outcomes.values() if o.status.value in ("rejected", "skipped")

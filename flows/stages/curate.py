@@ -23,6 +23,7 @@ from typing import TypeVar
 from db import Catalog
 from flows.progress import Tick
 from flows.stages.datasets import check_stored, claim_dataset_dir, mark_dataset_dir
+from flows.stages.imagefolder import write_imagefolder
 from flows.stages.workers import claimer_id, dead_local_claimers
 from pipeline.batching import batched
 from pipeline.dedup import cluster_near_duplicates, perceptual_hash
@@ -223,6 +224,7 @@ def export(catalog: Catalog, data_dir: Path, name: str, registry: Registry, seed
     written = write_manifest(directory, name, classes, train, val, registry_hash=registry.hash,
                              policy_hash=policy_hash, seed=seed, extra=extra, test=test)
     _write_attribution(directory / "ATTRIBUTION.md", name, (*split.train, *split.val, *split.test))
+    write_imagefolder(directory)  # the Hugging Face imagefolder view, read back from the manifest
     catalog.record_export(name, str(directory), written.summary())
     return ExportReport(directory, len(written.train), len(written.val), split.groups, len(set(clusters)),
                         written.counts(), len(written.test), made.test_devices_unseen, split.shortfalls)
