@@ -37,7 +37,8 @@ def test_the_card_of_a_dataset_shows_each_camera_reason_split_and_provenance(wor
     assert result.path == world.data / "datasets" / "card" / "report.html"
     page = result.path.read_text(encoding="utf-8")
     manifest = read_manifest(world.data / "datasets" / "card")
-    assert result.images == len(manifest.train) + len(manifest.val) == world.accepted
+    assert result.images == len(manifest.train) + len(manifest.val) + len(manifest.test) == world.accepted
+    assert manifest.test  # the export now makes a test split of unseen devices
     # per camera: the funnel, the labelled files, a bounded grid; per reason: the measured values
     for name in ("Test camera A", "Test camera B"):
         assert name in page
@@ -50,7 +51,7 @@ def test_the_card_of_a_dataset_shows_each_camera_reason_split_and_provenance(wor
         assert f'id="reason-{reason}"' in page and measured in page, reason
         assert f"{reason}</span>: 12 file(s)" in page
     # the split: counts per class and side, uploaders per side, none on both
-    assert "<th class=n>train</th><th class=n>val</th>" in page
+    assert "<th class=n>train</th><th class=n>val</th><th class=n>test</th>" in page
     assert "No uploader or device is on two sides." in page
     # provenance: the manifest's hashes and seed, camid's version
     for value in (manifest.rows_sha256, manifest.registry_hash, manifest.policy_hash):
@@ -118,7 +119,8 @@ def test_split_sides_count_uploaders_and_devices_shared_between_sides() -> None:
 def test_export_writes_an_imagefolder_view_others_load(world) -> None:
     directory = world.data / "datasets" / "card"
     manifest = read_manifest(directory)
-    for split, rows in (("train", manifest.train), ("val", manifest.val)):
+    assert manifest.test
+    for split, rows in (("train", manifest.train), ("val", manifest.val), ("test", manifest.test)):
         text = (directory / split / "metadata.csv").read_text(encoding="utf-8")
         table = list(csv.DictReader(io.StringIO(text)))
         assert tuple(table[0]) == COLUMNS and COLUMNS[0] == "file_name"
@@ -127,7 +129,6 @@ def test_export_writes_an_imagefolder_view_others_load(world) -> None:
             image = directory / split / r["file_name"]
             assert r["file_name"] == f"{r['label']}/{r['sha256']}.jpg"
             assert hashlib.sha256(image.read_bytes()).hexdigest() == r["sha256"]
-    assert not (directory / "test").exists()  # no test split in this manifest: no folder for it
 
 
 def test_cli_report_writes_the_card_and_names_a_missing_dataset(world, capsys: pytest.CaptureFixture,
