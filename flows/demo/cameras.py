@@ -103,12 +103,14 @@ def _scene_look(rng: np.random.Generator) -> SceneLook:
     """Half the scenes smooth (few large shapes, little texture and grain), half busy (many small
     shapes, strong texture and grain); exposure, contrast and colour cast vary over all of them.
     Texture (smooth, low-frequency) stays small against grain: a strong smooth field with little
-    fine noise fills the low DCT histograms like a double compression and trips `recompressed`."""
+    fine noise fills the low DCT histograms like a double compression and trips `recompressed`,
+    and grain stays at 0.02 or more: a large flat shape without it, denoised, reads as a region
+    smoothed by an editor (`local_edit`)."""
     busy = bool(rng.random() < 0.5)
     shapes = int(rng.integers(8, 25) if busy else rng.integers(1, 6))
     size = rng.uniform(0.05, 0.15) if busy else rng.uniform(0.15, 0.4)
     texture = rng.uniform(0.03, 0.07) if busy else rng.uniform(0.0, 0.03)
-    grain = rng.uniform(0.02, 0.04) if busy else rng.uniform(0.01, 0.02)
+    grain = rng.uniform(0.025, 0.04) if busy else rng.uniform(0.02, 0.025)
     contrast, exposure = float(rng.uniform(0.6, 1.3)), float(2.0 ** rng.uniform(-1.0, 0.4))
     return SceneLook(shapes, float(size), float(min(texture, 1.8 * grain)), float(grain), contrast, exposure,
                      rng.uniform(0.8, 1.2, 3).astype(np.float32))

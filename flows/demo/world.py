@@ -96,9 +96,10 @@ def _original(camera: SimCamera, c_index: int, i: int, seed: int, device: int) -
 
 
 def _pasted(pixels: np.ndarray) -> np.ndarray:
-    """The left third of the frame's middle pasted over its right part, off the 8-pixel grid."""
+    """A square of 0.4 the frame's height from the left of its middle pasted over its right part,
+    off the 8-pixel grid (large enough to show in the 160-pixel thumbnail of the larger frames)."""
     h, w = pixels.shape[:2]
-    size = min(h, w) // 3
+    size = min(h, w) * 2 // 5
     out = pixels.copy()
     y = (h - size) // 2
     out[y:y + size, w - size - 3:w - 3] = pixels[y + 5:y + 5 + size, 2:2 + size]
