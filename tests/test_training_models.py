@@ -81,3 +81,42 @@ def test_densenet_legacy_key_names_are_mapped(tmp_path: Path) -> None:
     model = build_model("densenet121", 3, weights=str(path))
     layer = model.features.denseblock1.denselayer1
     assert torch.equal(layer.conv2.weight, reference.features.denseblock1.denselayer1.conv2.weight)
+
+
+def test_camnet_is_registered_and_never_looks_for_imagenet_weights(tmp_path: Path, monkeypatch) -> None:
+    from training.camnet import CamNet
+    from training.models import architectures
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    warnings: list[str] = []
+    assert "camnet" in architectures() and "resnet18" in architectures()
+    model = build_model("camnet", 6, pretrained=True, warn=warnings.append)
+    assert isinstance(model, CamNet) and warnings == [] and not any(tmp_path.iterdir())
+    # fully convolutional: a training crop and a larger evaluation crop give one logit per class
+    assert model(torch.zeros(2, 3, 48, 48)).shape == (2, 6)
+    assert model.eval()(torch.zeros(1, 3, 100, 76)).shape == (1, 6)
+    path = tmp_path / "camnet.pth"
+    torch.save(model.state_dict(), path)
+    assert torch.equal(build_model("camnet", 6, weights=str(path)).stem.weight, model.stem.weight)
+    with pytest.raises(CamidError, match="does not fit camnet"):
+        build_model("camnet", 4, weights=str(path))
+
+
+def test_camnet_stem_stays_a_prediction_error_filter_after_each_step() -> None:
+    """Centre tap -1 and the other taps summing to 1, for every kernel, after ``constrain()``."""
+    torch.manual_seed(3)
+    model = build_model("camnet", 3, pretrained=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    x, y = torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 0])
+    before = model.stem.weight.detach().clone()
+    nn.functional.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    centre = model.stem.weight.detach()[:, :, 2, 2]
+    assert not torch.allclose(centre, torch.full_like(centre, -1.0))  # the step broke the constraint
+    model.constrain()
+    kernels = model.stem.weight.detach()
+    assert not torch.allclose(kernels, before)  # it learnt
+    assert torch.allclose(kernels[:, :, 2, 2], torch.full_like(kernels[:, :, 2, 2], -1.0))
+    assert torch.allclose(kernels.sum(dim=(2, 3)), torch.zeros(kernels.shape[:2]), atol=1e-5)
+    # a flat patch has no residual: the stem sees no content where the scene is smooth
+    assert model.stem(torch.full((1, 3, 16, 16), 0.7))[..., 4:-4, 4:-4].abs().max() < 1e-5

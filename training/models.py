@@ -5,6 +5,10 @@ ImageNet weights come from a file the user names (``--weights``) or from the tor
 downloaded. A file whose name carries a hash prefix (torchvision's ``densenet161-8d451a50.pth``)
 is checked against its SHA-256 first: a corrupt or truncated download is an error, not a silent
 random start. Without weights the model starts from random init and says so on stderr.
+
+camid's own architectures (``camnet``, see ``training/camnet.py``) are listed beside
+torchvision's; no ImageNet weights exist for them, so they always start from random init (with
+``--weights`` they load a camid checkpoint's state dict of the same architecture).
 """
 
 from __future__ import annotations
@@ -31,9 +35,19 @@ def stderr_warning(message: str) -> None:
     print(f"camid: warning: {message}", file=sys.stderr, flush=True)
 
 
+def _camnet(num_classes: int) -> nn.Module:
+    from training.camnet import CamNet
+
+    return CamNet(num_classes)
+
+
+# camid's own architectures: built for the dataset's classes directly, never with ImageNet weights
+OWN: dict[str, Callable[[int], nn.Module]] = {"camnet": _camnet}
+
+
 def architectures() -> list[str]:
-    """Names ``--arch`` accepts: torchvision's classification models."""
-    return sorted(torchvision.models.list_models(module=torchvision.models))
+    """Names ``--arch`` accepts: torchvision's classification models and camid's own."""
+    return sorted([*torchvision.models.list_models(module=torchvision.models), *OWN])
 
 
 def build_model(arch: str, num_classes: int, pretrained: bool = True, weights: str | None = None,
@@ -42,6 +56,8 @@ def build_model(arch: str, num_classes: int, pretrained: bool = True, weights: s
     if arch not in architectures():
         raise CamidError(f"unknown --arch {arch!r}; torchvision has e.g. densenet161, densenet121, "
                          "resnet18, resnet50, efficientnet_b0 (see torchvision.models.list_models())")
+    if arch in OWN:
+        return _own_model(arch, num_classes, weights)
     model = torchvision.models.get_model(arch, weights=None)
     path = Path(weights) if weights else (hub_weights_path(arch) if pretrained else None)
     if path is not None and (weights or path.exists()):
@@ -53,6 +69,18 @@ def build_model(arch: str, num_classes: int, pretrained: bool = True, weights: s
         warn(f"no ImageNet weights for {arch} (looked for {path}; give --weights FILE or put "
              "torchvision's file in the torch hub cache): training starts from random init")
     replace_head(model, num_classes)
+    return model
+
+
+def _own_model(arch: str, num_classes: int, weights: str | None) -> nn.Module:
+    """One of camid's architectures: random init (there are no ImageNet weights to look for), or the
+    state dict in ``weights``, which must fit it with ``num_classes`` outputs."""
+    model = OWN[arch](num_classes)
+    if weights:
+        try:
+            model.load_state_dict(load_weights(Path(weights), arch))
+        except RuntimeError as exc:
+            raise CamidError(f"{weights}: does not fit {arch}: {str(exc).splitlines()[0]}") from None
     return model
 
 

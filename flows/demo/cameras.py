@@ -48,49 +48,92 @@ class SimCamera:
 
 
 CAMERAS: tuple[SimCamera, ...] = (
-    SimCamera("Kestrel-K1", "Kestrel", "K1", "K1 Firmware 1.02", (384, 288), "RGGB", "bilinear",
+    SimCamera("Kestrel-K1", "Kestrel", "K1", "K1 Firmware 1.02", (512, 384), "RGGB", "bilinear",
               0.020, 0.010, 0.0, 2.2, 0.0, 96, 0, 2, 0.8),
-    SimCamera("Heron-H2", "Heron Imaging", "H2 Pro", "H2PRO-FW 3.1.0", (400, 300), "BGGR", "malvar",
+    SimCamera("Heron-H2", "Heron Imaging", "H2 Pro", "H2PRO-FW 3.1.0", (544, 408), "BGGR", "malvar",
               0.015, 0.006, -0.8, 2.0, 0.4, 97, 1, 0, 1.3),
-    SimCamera("Osprey-O3", "Osprey", "O3", "O3 Ver.1.00", (352, 264), "GRBG", "bilinear",
+    SimCamera("Osprey-O3", "Osprey", "O3", "O3 Ver.1.00", (480, 360), "GRBG", "bilinear",
               0.025, 0.012, 0.6, 2.2, 0.2, 96, 2, 2, 1.0),
-    SimCamera("Plover-P4", "Plover", "P4 mini", "P4M 2.7", (384, 256), "GBRG", "bilinear",
+    SimCamera("Plover-P4", "Plover", "P4 mini", "P4M 2.7", (528, 352), "GBRG", "bilinear",
               0.012, 0.008, -1.4, 2.4, 0.0, 98, 0, 0, 1.15),
-    SimCamera("Wren-W5", "Wren Labs", "W5", "W5-0.9.12", (320, 240), "RGGB", "malvar",
+    SimCamera("Wren-W5", "Wren Labs", "W5", "W5-0.9.12", (448, 336), "RGGB", "malvar",
               0.030, 0.015, 0.9, 1.9, 0.6, 95, 1, 2, 0.9),
-    SimCamera("Finch-F6", "Finch", "F6", "F6 build 44", (360, 270), "BGGR", "bilinear",
+    SimCamera("Finch-F6", "Finch", "F6", "F6 build 44", (496, 372), "BGGR", "bilinear",
               0.018, 0.009, -0.4, 1.8, 0.3, 97, 2, 1, 1.2),
 )
 
 
 def scene(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
-    """A procedural scene in linear RGB [0, 1]: gradients, shapes and texture, camera-agnostic."""
+    """A procedural scene in linear RGB [0, 1], camera-agnostic: every statistic (exposure,
+    contrast, colour cast, number and size of shapes, texture amount, smooth or busy) is drawn per
+    image from one distribution, so neither content nor tone can carry the camera's label."""
     width, height = size
+    look = _scene_look(rng)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     xx, yy = xx / width, yy / height
     base = rng.uniform(0.1, 0.6, 3) + rng.uniform(-0.3, 0.3, 3) * xx[..., None] \
         + rng.uniform(-0.3, 0.3, 3) * yy[..., None]
     img = np.broadcast_to(base, (height, width, 3)).astype(np.float32).copy()
-    for _ in range(rng.integers(4, 9)):
-        cx, cy, rx, ry = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.3), rng.uniform(0.05, 0.3)
+    for _ in range(look.shapes):
+        cx, cy = rng.uniform(0, 1, 2)
+        rx, ry = rng.uniform(0.3, 1.0, 2) * look.shape_size
         mask = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 < 1
         img[mask] = rng.uniform(0.05, 0.95, 3)
     coarse = rng.normal(0, 1, (height // 8 + 1, width // 8 + 1, 3)).astype(np.float32)
     texture = _smooth_upsample(coarse, (height, width))  # smooth, not aligned to any pixel grid
-    img += 0.04 * texture + 0.02 * rng.normal(0, 1, img.shape).astype(np.float32)
-    return np.clip(img, 0.0, 1.0)
+    img += look.texture * texture + look.grain * rng.normal(0, 1, img.shape).astype(np.float32)
+    img = 0.5 + look.contrast * (img - 0.5)
+    return np.clip(img * look.exposure * look.cast, 0.0, 1.0)
 
 
-def render(camera: SimCamera, scene_rgb: np.ndarray, shot_rng: np.random.Generator) -> np.ndarray:
+@dataclass(frozen=True, slots=True)
+class SceneLook:
+    """One scene's statistics, drawn per image and identically for every camera."""
+
+    shapes: int
+    shape_size: float
+    texture: float
+    grain: float
+    contrast: float
+    exposure: float
+    cast: np.ndarray
+
+
+def _scene_look(rng: np.random.Generator) -> SceneLook:
+    """Half the scenes smooth (few large shapes, little texture and grain), half busy (many small
+    shapes, strong texture and grain); exposure, contrast and colour cast vary over all of them.
+    Texture (smooth, low-frequency) stays small against grain: a strong smooth field with little
+    fine noise fills the low DCT histograms like a double compression and trips `recompressed`,
+    and grain stays at 0.02 or more: a large flat shape without it, denoised, reads as a region
+    smoothed by an editor (`local_edit`)."""
+    busy = bool(rng.random() < 0.5)
+    shapes = int(rng.integers(8, 25) if busy else rng.integers(1, 6))
+    size = rng.uniform(0.05, 0.15) if busy else rng.uniform(0.15, 0.4)
+    texture = rng.uniform(0.03, 0.07) if busy else rng.uniform(0.0, 0.03)
+    grain = rng.uniform(0.025, 0.04) if busy else rng.uniform(0.02, 0.025)
+    contrast, exposure = float(rng.uniform(0.6, 1.3)), float(2.0 ** rng.uniform(-1.0, 0.4))
+    return SceneLook(shapes, float(size), float(min(texture, 1.8 * grain)), float(grain), contrast, exposure,
+                     rng.uniform(0.8, 1.2, 3).astype(np.float32))
+
+
+def device_serial(camera: SimCamera, device: int) -> str:
+    """The EXIF BodySerialNumber of one unit of the model: stable, distinct per device."""
+    return f"{_seed(f'{camera.id}#{device}') % 10**8:08d}"
+
+
+def render(camera: SimCamera, scene_rgb: np.ndarray, shot_rng: np.random.Generator,
+           serial: str = "") -> np.ndarray:
     """The camera's pipeline: PRNU, CFA mosaic, noise, demosaic, colour rendering, denoise/sharpen,
-    tone, 8 bits."""
+    tone, 8 bits. The sensor is the device's own (``serial``): its PRNU pattern and a small read
+    noise jitter; everything else is the model's, so a classifier must learn the model, not the unit."""
     height, width, _ = scene_rgb.shape
-    prnu = np.random.default_rng(_seed(camera.id))
+    prnu = np.random.default_rng(_seed(f"{camera.id}/{serial}"))
     pattern = 1.0 + camera.prnu * prnu.normal(0, 1, (height, width)).astype(np.float32)
+    read_noise = camera.read_noise * float(prnu.uniform(0.85, 1.15))
     cfa = np.array(CFA[camera.cfa])
     channel = np.tile(cfa, (height // 2 + 1, width // 2 + 1))[:height, :width]
     mosaic = np.take_along_axis(scene_rgb, channel[..., None], axis=2)[..., 0] * pattern
-    mosaic += shot_rng.normal(0, camera.read_noise, mosaic.shape).astype(np.float32)
+    mosaic += shot_rng.normal(0, read_noise, mosaic.shape).astype(np.float32)
     rgb = _demosaic(mosaic, channel, camera.demosaic)
     grey = rgb.mean(axis=2, keepdims=True)
     rgb = grey + camera.saturation * (rgb - grey)
@@ -103,16 +146,17 @@ def render(camera: SimCamera, scene_rgb: np.ndarray, shot_rng: np.random.Generat
 
 def encode(camera: SimCamera, pixels: np.ndarray, taken: datetime, *, quality: int | None = None,
            software: str | None = None, model: str | None = None,
-           thumbnail_from: np.ndarray | None = None) -> bytes:
+           thumbnail_from: np.ndarray | None = None, serial: str | None = None) -> bytes:
     """A JPEG as the camera writes it (or as a decoy would be re-saved), with EXIF and thumbnail.
 
     ``thumbnail_from`` makes the thumbnail from other pixels than the image's (a decoy whose
-    content changed after the EXIF was made).
+    content changed after the EXIF was made); ``serial`` is the device's BodySerialNumber.
     """
     image = Image.fromarray(pixels, "RGB")
     thumb = thumbnail_of(pixels if thumbnail_from is None else thumbnail_from)
     exif = camera_exif(camera.make, model or camera.model,
-                       software if software is not None else camera.firmware, taken, camera.size, thumb)
+                       software if software is not None else camera.firmware, taken, camera.size, thumb,
+                       serial=serial)
     buf = io.BytesIO()
     if quality is None:
         tables = [_tweaked(scale_ijg_table(base, camera.quality), camera.tweak)

@@ -30,14 +30,17 @@ def thumbnail_of(pixels: np.ndarray) -> bytes:
 
 
 def camera_exif(make: str, model: str, software: str, taken: datetime, size: tuple[int, int],
-                thumbnail: bytes) -> bytes:
-    """``Exif\\0\\0`` + a little-endian TIFF block with the camera's tags and the thumbnail."""
+                thumbnail: bytes, serial: str | None = None) -> bytes:
+    """``Exif\\0\\0`` + a little-endian TIFF block with the camera's tags and the thumbnail;
+    ``serial`` becomes the EXIF IFD's BodySerialNumber (0xA431), which tells units of one model apart."""
     stamp = taken.strftime("%Y:%m:%d %H:%M:%S").encode() + b"\x00"
     ifd0: list[Entry] = [(0x010F, ASCII, make.encode("latin-1") + b"\x00"),
                          (0x0110, ASCII, model.encode("latin-1") + b"\x00"), (0x0112, SHORT, 1),
                          (0x0131, ASCII, software.encode("latin-1") + b"\x00"), (0x0132, ASCII, stamp),
                          (0x8769, LONG, 0)]
     exif: list[Entry] = [(0x9003, ASCII, stamp), (0xA002, LONG, size[0]), (0xA003, LONG, size[1])]
+    if serial is not None:
+        exif.append((0xA431, ASCII, serial.encode("ascii") + b"\x00"))
     ifd1: list[Entry] = [(0x0103, SHORT, 6), (0x0201, LONG, 0), (0x0202, LONG, len(thumbnail))]
     at_exif = 8 + _size(ifd0)
     at_ifd1 = at_exif + _size(exif)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 from PIL import Image
 
-from flows.demo.cameras import CAMERAS, SimCamera, encode, render, scene, shot_time
+from flows.demo.cameras import CAMERAS, SimCamera, device_serial, encode, render, scene, shot_time
 
+DEVICES = 4  # units per model: two to train on, one to validate, one to test on unseen sensors
 LICENCES = ("CC BY 4.0", "CC BY-SA 4.0", "CC0")
 EDITOR = "Adobe Photoshop Lightroom Classic 12.4 (Windows)"
 DECOYS = {
@@ -42,18 +44,21 @@ class DemoFile:
     author: str
     licence: str
     expected_reasons: tuple[str, ...]  # empty: should be accepted
+    device: int = 0  # which unit of the model took it (its own PRNU, serial and uploader)
+    serial: str = ""  # that unit's EXIF BodySerialNumber
 
 
 def category_of(camera: SimCamera) -> str:
     return f"Taken with {camera.make} {camera.model}"
 
 
-def build_world(per_camera: int, seed: int = 0) -> list[DemoFile]:
-    """``per_camera`` originals per camera plus one decoy of each kind, spread over cameras."""
+def build_world(per_camera: int, seed: int = 0, devices: int = DEVICES) -> list[DemoFile]:
+    """``per_camera`` originals per camera, spread evenly over its ``devices`` units (image ``i``
+    on unit ``i % devices``), plus one decoy of each kind, spread over cameras."""
     files: list[DemoFile] = []
     for c_index, camera in enumerate(CAMERAS):
         for i in range(per_camera):
-            files.append(_original(camera, c_index, i, seed))
+            files.append(_original(camera, c_index, i, seed, i % devices))
     for d_index, kind in enumerate(DECOYS):
         camera = CAMERAS[d_index % len(CAMERAS)]
         files.append(_decoy(kind, camera, d_index, seed))
@@ -73,22 +78,28 @@ def registry_toml() -> str:
     return "\n".join(parts)
 
 
-def _pixels(camera: SimCamera, c_index: int, i: int, seed: int) -> np.ndarray:
+def owner(camera: SimCamera, device: int) -> str:
+    """The uploader of one unit's photos: one per device, so a split by uploader splits devices."""
+    return f"{camera.id.split('-')[0].lower()}_owner{device}"
+
+
+def _pixels(camera: SimCamera, c_index: int, i: int, seed: int, serial: str) -> np.ndarray:
     rng = np.random.default_rng([seed, c_index, i, 1])
-    return render(camera, scene(rng, camera.size), np.random.default_rng([seed, c_index, i, 2]))
+    return render(camera, scene(rng, camera.size), np.random.default_rng([seed, c_index, i, 2]), serial)
 
 
-def _original(camera: SimCamera, c_index: int, i: int, seed: int) -> DemoFile:
-    data = encode(camera, _pixels(camera, c_index, i, seed), shot_time(i))
-    return DemoFile(f"{camera.id}_{i:04d}.jpg", category_of(camera), data,
-                    author=f"{camera.id.split('-')[0].lower()}_fan{i % 4}",
-                    licence=LICENCES[i % len(LICENCES)], expected_reasons=())
+def _original(camera: SimCamera, c_index: int, i: int, seed: int, device: int) -> DemoFile:
+    serial = device_serial(camera, device)
+    data = encode(camera, _pixels(camera, c_index, i, seed, serial), shot_time(i), serial=serial)
+    return DemoFile(f"{camera.id}_{i:04d}.jpg", category_of(camera), data, author=owner(camera, device),
+                    licence=LICENCES[i % len(LICENCES)], expected_reasons=(), device=device, serial=serial)
 
 
 def _pasted(pixels: np.ndarray) -> np.ndarray:
-    """The left third of the frame's middle pasted over its right part, off the 8-pixel grid."""
+    """A square of 0.4 the frame's height from the left of its middle pasted over its right part,
+    off the 8-pixel grid (large enough to show in the 160-pixel thumbnail of the larger frames)."""
     h, w = pixels.shape[:2]
-    size = min(h, w) // 3
+    size = min(h, w) * 2 // 5
     out = pixels.copy()
     y = (h - size) // 2
     out[y:y + size, w - size - 3:w - 3] = pixels[y + 5:y + 5 + size, 2:2 + size]
@@ -96,25 +107,29 @@ def _pasted(pixels: np.ndarray) -> np.ndarray:
 
 
 def _decoy(kind: str, camera: SimCamera, d_index: int, seed: int) -> DemoFile:
-    pixels = _pixels(camera, 100 + d_index, 0, seed)
-    when = shot_time(1000 + d_index)
+    serial = device_serial(camera, 0)
+    pixels = _pixels(camera, 100 + d_index, 0, seed, serial)
+    data = _decoy_data(kind, camera, pixels, shot_time(1000 + d_index), serial)
+    return DemoFile(f"decoy_{kind}_{camera.id}.jpg", category_of(camera), data, author="decoy_uploader",
+                    licence="CC BY 4.0", expected_reasons=DECOYS[kind], serial=serial)
+
+
+def _decoy_data(kind: str, camera: SimCamera, pixels: np.ndarray, when: datetime, serial: str) -> bytes:
+    """The decoy's bytes: device 0's frame, edited, re-saved, resized, relabelled, cut or doctored."""
     if kind == "edited":
-        data = encode(camera, pixels, when, software=EDITOR)
-    elif kind == "lowq":
-        data = encode(camera, pixels, when, quality=75)
-    elif kind == "resized":
+        return encode(camera, pixels, when, software=EDITOR, serial=serial)
+    if kind == "lowq":
+        return encode(camera, pixels, when, quality=75, serial=serial)
+    if kind == "resized":
         small = Image.fromarray(pixels).resize((camera.size[0] * 3 // 4, camera.size[1] * 3 // 4))
-        data = encode(camera, np.asarray(small), when)
-    elif kind == "wrongcam":
-        data = encode(camera, pixels, when, model="Z9 Prototype")
-    elif kind == "resampled":
+        return encode(camera, np.asarray(small), when, serial=serial)
+    if kind == "wrongcam":
+        return encode(camera, pixels, when, model="Z9 Prototype", serial=serial)
+    if kind == "resampled":
         w, h = camera.size
         image = Image.fromarray(pixels).resize((w // 2, h // 2), Image.Resampling.BICUBIC)
-        data = encode(camera, np.asarray(image.resize((w, h), Image.Resampling.BICUBIC)), when)
-    elif kind == "pasted":
-        data = encode(camera, _pasted(pixels), when, thumbnail_from=pixels)
-    else:
-        full = encode(camera, pixels, when)
-        data = full[: len(full) * 55 // 100]
-    return DemoFile(f"decoy_{kind}_{camera.id}.jpg", category_of(camera), data,
-                    author="decoy_uploader", licence="CC BY 4.0", expected_reasons=DECOYS[kind])
+        return encode(camera, np.asarray(image.resize((w, h), Image.Resampling.BICUBIC)), when, serial=serial)
+    if kind == "pasted":
+        return encode(camera, _pasted(pixels), when, thumbnail_from=pixels, serial=serial)
+    full = encode(camera, pixels, when, serial=serial)
+    return full[: len(full) * 55 // 100]
