@@ -78,6 +78,7 @@ class EvalConfig:
     crop_size: int = 512
     tta: bool = True
     tta_d4: bool = True
+    tta_whole: bool = False  # views are the whole crop (fully convolutional models), not input-size windows
     curves: bool = True
     curve_tta: bool = False
     jpeg_qualities: tuple[int, ...] = (60, 70, 80, 90, 95, 100)

@@ -111,7 +111,8 @@ def _curves(loaded: LoadedModel, cfg: EvalConfig, pixels: np.ndarray, grid: tupl
 
 
 def _score(loaded: LoadedModel, crop: np.ndarray, cfg: EvalConfig, tta: bool) -> np.ndarray:
-    views = tta_views(crop, loaded.info.input_size, corners=True, d4=cfg.tta_d4) if tta else [crop]
+    corners = not cfg.tta_whole  # whole: the crop itself in its 8 orientations
+    views = tta_views(crop, loaded.info.input_size, corners=corners, d4=cfg.tta_d4) if tta else [crop]
     return averaged(loaded, views, cfg.batch_size)
 
 

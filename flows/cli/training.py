@@ -108,6 +108,8 @@ def _train_config(ctx: click.Context, manifest_dir: Path, options: dict[str, Any
 @click.option("--tta/--no-tta", default=True, show_default=True, help="Corner + centre crops, averaged.")
 @click.option("--tta-d4/--no-tta-d4", default=True, show_default=True,
               help="x 8 rotations/flips (with --tta).")
+@click.option("--tta-whole", is_flag=True,
+              help="Views are the whole crop x D4 (fully convolutional models such as camnet).")
 @click.option("--curves/--no-curves", default=True, show_default=True, help="Robustness curves (Fig. 1).")
 @click.option("--curve-tta/--no-curve-tta", default=False, show_default=True)
 @click.option("--jpeg-qualities", default="60,70,80,90,95,100", show_default=True)

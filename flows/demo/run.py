@@ -44,19 +44,24 @@ class DemoSize:
     """How big a demo run is: the world, the split, the training and the evaluation."""
 
     per_camera: int
-    val_per_class: int
+    val_per_class: int  # one simulated device's images: validation and test each take one device
     steps: int
     batch_size: int
     crop: int
     input_size: int
     eval_crop: int
     tta: bool
+    arch: str = "camnet"
+    lr: float = 2e-3
+    val_every: int = 100
+    p_ops: float = 0.5
+    curves: bool = True
 
 
-QUICK = DemoSize(per_camera=20, val_per_class=6, steps=400, batch_size=24, crop=128, input_size=64,
-                 eval_crop=128, tta=False)
-FULL = DemoSize(per_camera=60, val_per_class=15, steps=600, batch_size=32, crop=192, input_size=96,
-                eval_crop=192, tta=True)
+QUICK = DemoSize(per_camera=40, val_per_class=10, steps=300, batch_size=32, crop=144, input_size=64,
+                 eval_crop=128, tta=False, lr=3e-3, val_every=50, p_ops=0.5, curves=False)
+FULL = DemoSize(per_camera=100, val_per_class=25, steps=1500, batch_size=32, crop=144, input_size=64,
+                eval_crop=128, tta=True, lr=2e-3, val_every=100, p_ops=0.8, curves=True)
 
 
 def run_demo(root: Path, quick: bool, tick: Tick, say: Callable[[str], None]) -> DemoSummary:
@@ -80,7 +85,7 @@ def run_demo(root: Path, quick: bool, tick: Tick, say: Callable[[str], None]) ->
             curate(catalog, root, registry, load_policy(), tick)
         with _stage(stages, "export", say):
             dataset = export(catalog, root, "demo", registry, seed=0, per_class=size.val_per_class,
-                             fraction=None).directory
+                             fraction=None, test_per_class=size.val_per_class).directory
             write_dataset_card(catalog, root, registry, "demo")  # datasets/demo/report.html
         outcomes = {o.url: o for o in catalog.outcomes("wikimedia")}
         decoys = _decoys(world, outcomes, server)
@@ -144,10 +149,11 @@ def _train(dataset: Path, run_dir: Path, size: DemoSize, tick: Tick) -> Path:
     from training.trainer import train
 
     cfg = train_config(dataset, run_dir.parent, {
-        "run_dir": str(run_dir), "steps": size.steps, "arch": "resnet18", "pretrained": False,
-        "crop": size.crop, "input_size": size.input_size, "batch_size": size.batch_size,
-        "schedule": "cosine", "checkpoint_every": size.steps, "log_every": max(1, size.steps // 10),
-        "val_every": size.steps, "workers": 0, "seed": 0, "device": "cpu",
+        "run_dir": str(run_dir), "steps": size.steps, "arch": size.arch, "pretrained": False,
+        "crop": size.crop, "input_size": size.input_size, "batch_size": size.batch_size, "lr": size.lr,
+        "p_ops": size.p_ops,
+        "schedule": "cosine", "checkpoint_every": size.steps, "log_every": size.val_every,
+        "val_every": size.val_every, "workers": 0, "seed": 0, "device": "cpu",
         "cache_dir": str(run_dir.parent / "pixel-cache")})
     return train(cfg, tick=tick, warn=lambda _msg: None).run_dir
 
@@ -157,6 +163,6 @@ def _evaluate(run_dir: Path, size: DemoSize, tick: Tick) -> EvalResult:
     from training.evaluate import evaluate
 
     crops = tuple(c for c in (32, 64, 128, 192) if c <= size.eval_crop)
-    cfg = eval_config({"crop_size": size.eval_crop, "tta": size.tta, "curves": True,
+    cfg = eval_config({"crop_size": size.eval_crop, "tta": size.tta, "tta_whole": True, "curves": size.curves,
                        "crop_sizes": crops, "device": "cpu"})
     return evaluate(run_dir, cfg, tick)
