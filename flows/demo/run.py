@@ -151,7 +151,7 @@ def _train(dataset: Path, run_dir: Path, size: DemoSize, tick: Tick) -> Path:
     cfg = train_config(dataset, run_dir.parent, {
         "run_dir": str(run_dir), "steps": size.steps, "arch": size.arch, "pretrained": False,
         "crop": size.crop, "input_size": size.input_size, "batch_size": size.batch_size, "lr": size.lr,
-        "p_ops": size.p_ops,
+        "p_ops": size.p_ops, "p_gamma": 0.0, "p_jpeg": 0.0,  # the challenge's own gamma and JPEG only
         "schedule": "cosine", "checkpoint_every": size.steps, "log_every": size.val_every,
         "val_every": size.val_every, "workers": 0, "seed": 0, "device": "cpu",
         "cache_dir": str(run_dir.parent / "pixel-cache")})
