@@ -104,7 +104,7 @@ def test_both_stages_and_learned_signatures(world) -> None:
     assert {"foreign_encoder", "resampled", "thumbnail_mismatch"} <= reasons
     assert curate(catalog, data, registry, load_policy()).judged == 0  # nothing changed
     report = export(catalog, data, "ds", registry, seed=0, per_class=2, fraction=None)
-    assert report.train + report.val == 9  # eight originals and the XMP copy
+    assert report.train + report.val + report.test == 9  # eight originals and the XMP copy
 
 
 def test_the_pixel_stage_survives_a_crash(world, monkeypatch) -> None:
