@@ -31,7 +31,8 @@ def test_two_process_gloo_run_trains_and_only_rank_0_writes(tmp_path: Path) -> N
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.count("trained 6 steps") == 1  # rank 1 trains silently
     assert {p.name for p in run.iterdir()} == {"config.json", "run.json", "checkpoint.pt", "model.pt",
-                                               "metrics.csv", "training.png"}
+                                               "metrics.csv", "training.png", "best.pt", "last.pt",
+                                               "selection.json"}
     assert json.loads((run / "run.json").read_text())["world_size"] == 2
     rows = (run / "metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["3", "6"]
