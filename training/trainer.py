@@ -164,23 +164,20 @@ def validate(core: nn.Module, split: LabelledImages, s: Session, world: World) -
                         batch_size=s.cfg.batch_size, num_workers=min(s.cfg.workers, 2),
                         worker_init_fn=worker_init)
     core.eval()
-    totals = [0.0, 0.0, 0.0]  # loss, correct, n
-    hits = [0.0, 0.0, 0.0, 0.0]  # (correct, n) unaltered, then altered
+    totals = [0.0, 0.0, 0.0, 0.0, 0.0]  # loss sum, then (correct, n) unaltered and altered
     for batch, (images, labels) in enumerate(loader):
         y = labels.to(world.device)
         with autocast(world.device, s.amp):
             logits = core(prepare(images, world.device, s.channels_last))
         right = (logits.argmax(1) == y).cpu().tolist()
         totals[0] += F.cross_entropy(logits.float(), y, reduction="sum").item()
-        totals[1] += sum(right)
-        totals[2] += len(y)
         for k, ok in enumerate(right):
             side = 2 * (ops[batch * s.cfg.batch_size + k].kind != "none")
-            hits[side] += ok
-            hits[side + 1] += 1
-    loss_sum, correct, count = sum_all(world, totals)
-    u_hits, u_n, a_hits, a_n = sum_all(world, hits)
-    return loss_sum / max(count, 1), correct / max(count, 1), score_of_counts(u_hits, u_n, a_hits, a_n)
+            totals[1 + side] += ok
+            totals[2 + side] += 1
+    loss_sum, u_hits, u_n, a_hits, a_n = sum_all(world, totals)
+    count = max(u_n + a_n, 1)
+    return loss_sum / count, (u_hits + a_hits) / count, score_of_counts(u_hits, u_n, a_hits, a_n)
 
 
 def _checkpoint(s: Session, done: int) -> None:
