@@ -13,6 +13,10 @@ still loads, its rows with those fields None.
 Format 3 added the test split (``test.csv``: devices training never saw, ``pipeline.split``) and
 the ``device`` column (the hashed device key). Format 1 and 2 datasets still load, with no test
 rows and ``device`` None; their rows hash covers the two splits they had, so it still verifies.
+
+Format 4 added ``heldout.csv``: the accepted files of cameras held out of the classes entirely
+(``camid export --hold-out``), labelled with their own registry id, so ``camid evaluate`` can
+measure how well a model says "unknown camera" on models it never saw. Training never reads it.
 """
 
 from __future__ import annotations
@@ -31,25 +35,27 @@ from typing import Any
 from pipeline.errors import CamidError
 from pipeline.records import ExportSummary, ManifestRow
 
-FORMAT = "camid-manifest/3"
+FORMAT = "camid-manifest/4"
 MANIFEST_COLUMNS = tuple(f.name for f in fields(ManifestRow))
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test", "heldout")
 # the CSV columns of each format a reader accepts (format 1: attribution only; 2: no device)
 COLUMNS_OF_FORMAT = {
     "camid-manifest/1": ("path", "sha256", "label", "source", "uploader", "licence", "attribution_url"),
     "camid-manifest/2": tuple(c for c in MANIFEST_COLUMNS if c != "device"),
+    "camid-manifest/3": MANIFEST_COLUMNS,
     FORMAT: MANIFEST_COLUMNS,
 }
 # the splits each format has (and its rows hash covers)
 SPLITS_OF_FORMAT = {"camid-manifest/1": ("train", "val"), "camid-manifest/2": ("train", "val"),
-                    FORMAT: SPLITS}
+                    "camid-manifest/3": ("train", "val", "test"), FORMAT: SPLITS}
 
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
     """A dataset as training sees it: classes, rows per split, and what produced it.
 
-    ``test`` is empty for a dataset of format 1 or 2 (they had no test split).
+    ``test`` is empty for a dataset of format 1 or 2 (they had no test split), ``heldout`` for
+    one before format 4 or exported without ``--hold-out``. Its labels are not in ``classes``.
     """
 
     directory: Path
@@ -63,6 +69,7 @@ class Manifest:
     rows_sha256: str
     test: tuple[ManifestRow, ...] = ()
     format: str = FORMAT
+    heldout: tuple[ManifestRow, ...] = ()
 
     def image_path(self, row: ManifestRow) -> Path:
         """Absolute path of a row's image (relative paths are relative to the dataset dir)."""
@@ -106,21 +113,24 @@ def write_manifest(
     seed: int,
     extra: Mapping[str, object] | None = None,
     test: tuple[ManifestRow, ...] = (),
+    heldout: tuple[ManifestRow, ...] = (),
 ) -> Manifest:
-    """Write the three CSVs, then ``manifest.json`` (atomically, last); return what was written.
+    """Write the CSVs of every split, then ``manifest.json`` (atomically, last); return what was written.
 
     The returned ``Manifest`` is the one ``read_manifest(directory)`` gives (rows as the CSVs
     hold them), so a caller can report on the dataset without reading it back. ``extra`` adds
     informative keys (how the split was made); it cannot replace the core keys. ``test`` may be
-    empty (a dataset without a test split): ``test.csv`` is then a header only.
+    empty (a dataset without a test split): ``test.csv`` is then a header only; so may ``heldout``.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    texts = {split: rows_to_csv(rows) for split, rows in zip(SPLITS, (train, val, test), strict=True)}
+    parts = (train, val, test, heldout)
+    texts = {split: rows_to_csv(rows) for split, rows in zip(SPLITS, parts, strict=True)}
     for split, text in texts.items():
         atomic_write(directory / f"{split}.csv", text)
     parsed = {split: _parse_rows(text, MANIFEST_COLUMNS) for split, text in texts.items()}
     written = Manifest(directory=directory, name=name, classes=classes, train=parsed["train"],
-                       val=parsed["val"], test=parsed["test"], registry_hash=registry_hash,
+                       val=parsed["val"], test=parsed["test"], heldout=parsed["heldout"],
+                       registry_hash=registry_hash,
                        policy_hash=policy_hash, seed=seed, rows_sha256=_rows_hash(texts, SPLITS))
     doc = {**(extra or {}), **_document(written)}
     atomic_write(directory / "manifest.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
@@ -169,6 +179,7 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
         train=rows["train"],
         val=rows["val"],
         test=rows.get("test", ()),
+        heldout=rows.get("heldout", ()),
         registry_hash=doc["registry_hash"],
         policy_hash=doc["policy_hash"],
         seed=int(doc["seed"]),

@@ -34,8 +34,9 @@ def write(directory: Path) -> Manifest:
     train = rows("iPhone-6", 3) + rows("Sony-NEX-7", 2, 10)
     val = rows("iPhone-6", 1, 20) + rows("Sony-NEX-7", 1, 30)
     test = rows("iPhone-6", 2, 40) + rows("Sony-NEX-7", 1, 50)
+    heldout = rows("Nikon-D70", 2, 60)  # a camera kept out of the classes (open-set evaluation)
     return write_manifest(directory, "demo", ("iPhone-6", "Sony-NEX-7"), train, val,
-                          registry_hash="r" * 64, policy_hash="p" * 64, seed=7, test=test)
+                          registry_hash="r" * 64, policy_hash="p" * 64, seed=7, test=test, heldout=heldout)
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -50,12 +51,15 @@ def test_round_trip(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "ds" / "manifest.json").read_text())
     assert doc["counts"] == {"train": {"Sony-NEX-7": 2, "iPhone-6": 3},
                              "val": {"Sony-NEX-7": 1, "iPhone-6": 1},
-                             "test": {"Sony-NEX-7": 1, "iPhone-6": 2}}
+                             "test": {"Sony-NEX-7": 1, "iPhone-6": 2},
+                             "heldout": {"Nikon-D70": 2}}
     for split in SPLITS:
         header = (tmp_path / "ds" / f"{split}.csv").read_text().splitlines()[0]
         assert header == ",".join(MANIFEST_COLUMNS) and header.endswith(",device")
-    assert doc["files"] == {"train": "train.csv", "val": "val.csv", "test": "test.csv"}
-    assert doc["format"] == manifest.format == "camid-manifest/3"
+    assert doc["files"] == {"train": "train.csv", "val": "val.csv", "test": "test.csv",
+                            "heldout": "heldout.csv"}
+    assert doc["format"] == manifest.format == "camid-manifest/4"
+    assert [r.label for r in manifest.heldout] == ["Nikon-D70"] * 2 and "Nikon-D70" not in manifest.classes
     assert [r.device for r in manifest.test] == [None, "serial:0000000000000029", None]
 
 
@@ -141,13 +145,31 @@ def test_a_format_2_dataset_still_loads_and_verifies(tmp_path: Path) -> None:
         read_manifest(tmp_path / "old")
 
 
-def test_a_format_3_manifest_without_its_test_file_is_refused(tmp_path: Path) -> None:
+def test_a_manifest_without_its_test_or_heldout_file_is_refused(tmp_path: Path) -> None:
     write(tmp_path / "ds")
     path = tmp_path / "ds" / "manifest.json"
     doc = json.loads(path.read_text())
-    path.write_text(json.dumps({**doc, "files": {"train": "train.csv", "val": "val.csv"}}))
-    with pytest.raises(CamidError, match="names no CSV for each of train, val, test"):
+    path.write_text(json.dumps({**doc, "files": {"train": "train.csv", "val": "val.csv", "test": "test.csv"}}))
+    with pytest.raises(CamidError, match="names no CSV for each of train, val, test, heldout"):
         read_manifest(tmp_path / "ds")
+
+
+def test_a_format_3_dataset_still_loads_and_verifies(tmp_path: Path) -> None:
+    """Before format 4 there was no heldout split: its rows hash covers train, val and test."""
+    write(tmp_path / "ds")
+    root = tmp_path / "ds"
+    texts = {s: (root / f"{s}.csv").read_text() for s in ("train", "val", "test")}
+    digest = hashlib.sha256()
+    for split, text in texts.items():
+        digest.update(split.encode() + b"\0" + text.encode() + b"\0")
+    doc = json.loads((root / "manifest.json").read_text())
+    (root / "heldout.csv").unlink()
+    (root / "manifest.json").write_text(json.dumps({
+        **doc, "format": "camid-manifest/3", "rows_sha256": digest.hexdigest(),
+        "files": {s: f"{s}.csv" for s in texts}}))
+    manifest = read_manifest(root)
+    assert manifest.format == "camid-manifest/3" and manifest.heldout == () and len(manifest.test) == 3
+    assert set(manifest.counts()) == {"train", "val", "test"}
 
 
 def test_a_tampered_test_split_is_refused(tmp_path: Path) -> None:

@@ -94,6 +94,16 @@ class EvalConfig:
     seed: int = 0
     device: str = "auto"
     manifest: str | None = None
+    # the forensic verdict (``training.forensic_eval``): whole images, calibration, open set
+    forensic: bool = True
+    evidence_crop: int = 0  # 0: crop_size
+    evidence_stride: int = 0  # 0: the crop size
+    evidence_max_crops: int = 16
+    evidence_layout: str = "grid"
+    evidence_d4: bool = False
+    open_set_score: str = "prototype"
+    false_alarm: float = 0.05
+    prototype_per_class: int = 20
 
 
 def _check_train(cfg: TrainConfig) -> None:

@@ -77,6 +77,7 @@ class EvalResult:
     ci95: dict[str, list[float]] = field(default_factory=dict)
     baseline: dict[str, Any] | None = None
     prior_corrected: dict[str, Any] | None = None
+    forensic: dict[str, Any] | None = None  # whole-image calibration and open set (training.forensic_eval)
 
 
 def _accuracy(items: list[Scored]) -> float | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ from training.bootstrap import plain_interval
 from training.config import EvalConfig
 from training.data import LabelledImages, split_of
 from training.evalsummary import CurvePoint, EvalContext, EvalResult, Scored, loss_of, summarise
+from training.forensic_eval import forensic_evaluate
 from training.imageio import decode_rgb
 from training.inference import LoadedModel, averaged, load_run
 from training.protocol import protocol
@@ -82,6 +83,9 @@ def evaluate(run_dir: str | Path, cfg: EvalConfig, tick: Tick | None = None) -> 
                          plain_interval(hits, cfg.bootstrap, cfg.seed))
               for (f, v), (hits, losses) in sums.items() if hits]
     result = summarise(scored, list(loaded.info.classes), cfg, curves, context)
+    if cfg.forensic:
+        forensic = forensic_evaluate(loaded, manifest, context.split, Path(run_dir), cfg, tick)
+        result = replace(result, forensic=forensic)
     write_results(Path(run_dir), result)
     return result
 

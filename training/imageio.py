@@ -53,6 +53,18 @@ def exif_camera(path: str | os.PathLike[str]) -> tuple[str, str] | None:
     return (make, model) if model else None
 
 
+def jpeg_subsampling(path: str | os.PathLike[str]) -> str | None:
+    """The JPEG's chroma subsampling ("4:2:0", "4:2:2", "4:4:4") from its header, None otherwise."""
+    from PIL import JpegImagePlugin
+
+    try:
+        with Image.open(path) as im:
+            sampling = JpegImagePlugin.get_sampling(im) if im.format == "JPEG" else -1
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        return None
+    return {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}.get(sampling)
+
+
 def camera_key(make: str, model: str) -> str:
     """One comparable string per camera: case and spacing differences between files do not count."""
     return " ".join(f"{make} {model}".lower().split())

@@ -67,6 +67,37 @@ def probabilities(loaded: LoadedModel, views: Sequence[np.ndarray], batch_size: 
     return np.concatenate(out).astype(np.float64)
 
 
+def last_linear(model: nn.Module) -> nn.Linear:
+    """The classifier head: the network's last ``nn.Linear`` (its input is the image feature)."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise CamidError(f"{type(model).__name__} has no final linear classifier")
+    return linears[-1]
+
+
+@torch.no_grad()
+def logits_and_features(loaded: LoadedModel, views: Sequence[np.ndarray],
+                        batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Raw logits (views x classes) and the classifier's input features (views x dimension).
+
+    The features are read with a hook on the head, so any architecture whose last layer is a
+    linear classifier (camnet, ResNets, DenseNets...) gives them without being rebuilt.
+    """
+    captured: list[torch.Tensor] = []
+    hook = last_linear(loaded.model).register_forward_pre_hook(
+        lambda _m, args: captured.append(args[0].detach().float().flatten(1).cpu()))
+    logits = []
+    try:
+        for start in range(0, len(views), batch_size):
+            batch = torch.from_numpy(np.stack(views[start:start + batch_size]))
+            with autocast(loaded.device, loaded.amp):
+                out = loaded.model(prepare(batch, loaded.device, loaded.channels_last))
+            logits.append(out.float().cpu())
+    finally:
+        hook.remove()
+    return (torch.cat(logits).numpy().astype(np.float64), torch.cat(captured).numpy().astype(np.float64))
+
+
 def averaged(loaded: LoadedModel, views: Sequence[np.ndarray], batch_size: int = 16) -> np.ndarray:
     """Mean probabilities over test-time views (one vector of classes)."""
     return probabilities(loaded, views, batch_size).mean(axis=0)

@@ -1,4 +1,4 @@
-"""PNG figures of a run: training curves, the confusion matrix, robustness curves.
+"""PNG figures of a run: training curves, the confusion matrix, robustness curves, reliability.
 
 Drawn with matplotlib's object API on an Agg canvas (no pyplot, no global backend state), so a
 figure can be written from any process, with or without a display.
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from training.rundir import MetricRow
 
@@ -78,3 +79,62 @@ def robustness_curves(curves: Mapping[str, Sequence[tuple[float, float, float]]]
     axes[0, 0].set_ylabel("accuracy")
     axes[1, 0].set_ylabel("cross-entropy loss")
     _save(fig, path)
+
+
+Bin = tuple[float, float, int]  # mean confidence, accuracy, count
+
+
+def reliability_diagram(before: Sequence[Bin], after: Sequence[Bin], ece_before: float, ece_after: float,
+                        path: Path) -> None:
+    """Accuracy against confidence per bin, before and after temperature scaling (diagonal: ideal)."""
+    fig = Figure(figsize=(10, 4.5))
+    axes = fig.subplots(1, 2)
+    for ax, bins, title in ((axes[0], before, f"uncalibrated: ECE {ece_before:.3f}"),
+                            (axes[1], after, f"temperature-scaled: ECE {ece_after:.3f}")):
+        ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+        if bins:
+            sizes = np.array([b[2] for b in bins], dtype=float)
+            ax.scatter([b[0] for b in bins], [b[1] for b in bins], s=20 + 200 * sizes / sizes.max(),
+                       label="bins (area: images)")
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("confidence (top probability)")
+        ax.set_ylabel("accuracy")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left")
+    _save(fig, path)
+
+
+Vote = tuple[int, int, int, int, float]  # x, y, size, class index, probability
+
+
+def crop_heatmap(pixels: np.ndarray, votes: Sequence[Vote], classes: Sequence[str], path: Path,
+                 title: str) -> None:
+    """The photo with each crop tinted by its own top class (opacity: that class's probability).
+
+    ``votes`` are (x, y, size, class index, probability) in stored pixels.
+    """
+    height, width = pixels.shape[:2]
+    fig = Figure(figsize=(10, 10 * height / max(width, 1) + 1))
+    ax = fig.subplots()
+    step = max(1, max(height, width) // 1600)  # a preview, not the full 12 MP
+    ax.imshow(pixels[::step, ::step], extent=(0, width, height, 0))
+    colours = [cm_colour(i) for i in range(len(classes))]
+    for x, y, size, label, probability in votes:
+        ax.add_patch(Rectangle((x, y), size, size, facecolor=colours[label], alpha=0.25 + 0.5 * probability,
+                               edgecolor="white", linewidth=0.5))
+    handles = [Rectangle((0, 0), 1, 1, facecolor=colours[i]) for i in range(len(classes))]
+    ax.legend(handles, classes, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=min(5, len(classes)),
+              fontsize=8)
+    ax.set_title(title)
+    ax.set_axis_off()
+    _save(fig, path)
+
+
+def cm_colour(index: int) -> tuple[float, float, float, float]:
+    """A distinct colour per class (tab10, then tab20)."""
+    from matplotlib import colormaps
+
+    red, green, blue, alpha = colormaps["tab10" if index < 10 else "tab20"](index % 20)
+    return (float(red), float(green), float(blue), float(alpha))

@@ -170,12 +170,16 @@ def curate(ctx: click.Context, policy: str | None) -> None:
                    "0: no test split].")
 @click.option("--test-fraction", type=click.FloatRange(min=0.0, max=0.5, min_open=True), default=None,
               help="Test share per class instead of a count.")
+@click.option("--hold-out", "hold_out", multiple=True, metavar="CAMERA",
+              help="Keep this registry camera out of the classes; its files go to heldout.csv, on which "
+                   "`camid evaluate` measures unknown-camera detection (repeatable).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--replace", is_flag=True,
               help="Write NAME again if an earlier export made it (never a folder camid did not make).")
 @click.pass_context
 def export(ctx: click.Context, name: str, val_per_class: int | None, val_fraction: float | None,
-           test_per_class: int | None, test_fraction: float | None, seed: int, replace: bool) -> None:
+           test_per_class: int | None, test_fraction: float | None, hold_out: tuple[str, ...], seed: int,
+           replace: bool) -> None:
     """Write <data-dir>/datasets/NAME/: train/val/test CSVs, manifest.json, ATTRIBUTION.md, and
     per split a folder with metadata.csv (Hugging Face imagefolder).
 
@@ -196,7 +200,7 @@ def export(ctx: click.Context, name: str, val_per_class: int | None, val_fractio
     with Catalog.open(settings.catalog_url) as catalog:
         report = run_export(catalog, settings.data_dir, name, registry_of(ctx), seed, val_per_class,
                             val_fraction, replace=replace, test_per_class=test_per_class,
-                            test_fraction=test_fraction)
+                            test_fraction=test_fraction, hold_out=hold_out)
     click.echo(export_summary(report))
     for split, counts in report.counts.items():
         click.echo(f"  {split}: " + (", ".join(f"{label} {n}" for label, n in counts.items()) or "none"))

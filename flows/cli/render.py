@@ -28,7 +28,8 @@ def export_summary(report: ExportReport) -> str:
         held_out = "SOME TEST DEVICES ARE ALSO IN TRAIN"
     return (f"wrote {report.directory}: {report.train} train, {report.val} validation, {report.test} "
             f"test images ({held_out}; {report.groups} device/uploader/duplicate groups, "
-            f"{report.clusters} near-duplicate clusters)")
+            f"{report.clusters} near-duplicate clusters)"
+            + (f"; {report.heldout} images of held-out cameras in heldout.csv" if report.heldout else ""))
 
 
 def shortfall_lines(report: ExportReport) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -166,24 +165,35 @@ def evaluate(run_dir: str, manifest_dir: str | None, jpeg_qualities: str, gammas
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--model", "run_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="One JSON document for machines.")
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines: one verdict per image.")
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--tta/--no-tta", default=False, show_default=True,
-              help="Corner + centre crops x D4, averaged.")
-@click.option("--crop-size", type=int, help="Centre crop to classify [default: 512].")
+@click.option("--layout", type=click.Choice(["grid", "corners"]),
+              help="Crops: a grid over the image, or four corners + centre [default: as calibrated].")
+@click.option("--crop-size", type=click.IntRange(min=8), help="Crop side [default: as calibrated].")
+@click.option("--stride", type=click.IntRange(min=0),
+              help="Grid step; 0 = the crop size [default: as calibrated].")
+@click.option("--max-crops", type=click.IntRange(min=1), help="At most this many crops, spread evenly.")
+@click.option("--d4/--no-d4", default=None, help="Each crop also in its 8 rotations/flips.")
+@click.option("--tta", is_flag=True, help="The 2018 challenge preset: four corners + centre, x D4.")
+@click.option("--heatmap", "heatmap_dir", type=click.Path(file_okay=False),
+              help="Write a PNG per image of each crop's own prediction over the photo into this folder.")
 @click.option("--device", default="auto", show_default=True)
-def predict(images: tuple[str, ...], run_dir: str, as_json: bool, top: int, tta: bool, crop_size: int | None,
-            device: str) -> None:
-    """Which camera took each IMAGE, from pixels alone (and whether its EXIF agrees)."""
+def predict(images: tuple[str, ...], run_dir: str, as_json: bool, top: int, layout: str | None,
+            crop_size: int | None, stride: int | None, max_crops: int | None, d4: bool | None, tta: bool,
+            heatmap_dir: str | None, device: str) -> None:
+    """Which camera model took each IMAGE, from pixels alone: calibrated probabilities, whether the
+    camera is one the model knows, and whether the EXIF's camera is supported by the pixels."""
+    from training.models import stderr_warning
+    from training.predict import as_json as verdict_json
     from training.predict import describe
     from training.predict import predict as run_predict
 
-    results = run_predict(run_dir, images, top=top, tta=tta, crop_size=crop_size, device=device)
-    if as_json:
-        doc = {"model": run_dir, "predictions": [asdict(p) for p in results]}
-        click.echo(json.dumps(doc, indent=2))
-    else:
-        for p in results:
-            click.echo(describe(p))
+    chosen = {"layout": "corners", "d4": True} if tta else {}
+    given = {"layout": layout, "size": crop_size, "stride": stride, "max_crops": max_crops, "d4": d4}
+    chosen.update({k: v for k, v in given.items() if v is not None})
+    results = run_predict(run_dir, images, top=top, layout=chosen, device=device, warn=stderr_warning,
+                          heatmaps=Path(heatmap_dir) if heatmap_dir else None)
+    for p in results:
+        click.echo(json.dumps(verdict_json(p), sort_keys=True) if as_json else describe(p))
     if any(p.error for p in results):
         sys.exit(1)

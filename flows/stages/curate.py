@@ -80,6 +80,7 @@ class ExportReport:
     test: int = 0
     test_devices_unseen: bool = True
     shortfalls: tuple[Shortfall, ...] = ()
+    heldout: int = 0  # images of the cameras held out of the classes (open-set evaluation)
 
 
 def curate(catalog: Catalog, data_dir: Path, registry: Registry, policy: Policy,
@@ -192,13 +193,15 @@ def read_facts_claimed(catalog: Catalog, data_dir: Path, tick: Tick | None = Non
 
 def export(catalog: Catalog, data_dir: Path, name: str, registry: Registry, seed: int,
            per_class: int | None, fraction: float | None, replace: bool = False,
-           test_per_class: int | None = None, test_fraction: float | None = None) -> ExportReport:
+           test_per_class: int | None = None, test_fraction: float | None = None,
+           hold_out: Sequence[str] = ()) -> ExportReport:
     """Write ``datasets/NAME/`` (train/val/test CSVs, manifest.json, ATTRIBUTION.md) from verdicts.
 
     Test takes devices training never sees (``pipeline.split``). When neither test option is
     given it mirrors validation's (``per_class`` or ``fraction``), so every caller gets a test
     split without asking; ``test_per_class=0`` makes none. An existing ``NAME`` is refused
-    unless ``replace`` (and then only one camid made).
+    unless ``replace`` (and then only one camid made). Cameras in ``hold_out`` are not classes:
+    all their accepted files go to ``heldout.csv``, for measuring open-set detection.
     """
     if not name or os.sep in name or name.startswith(".") or (os.altsep and os.altsep in name):
         raise CamidError(f"invalid dataset name {name!r}: use a plain directory name")
@@ -208,8 +211,9 @@ def export(catalog: Catalog, data_dir: Path, name: str, registry: Registry, seed
     check_targets("test", test_per_class, test_fraction)
     directory = data_dir / "datasets" / name
     claim_dataset_dir(directory, replace)
-    items, policy_hash = _exportable(catalog, registry)
-    check_stored(data_dir, items)
+    everything, policy_hash = _exportable(catalog, registry)
+    check_stored(data_dir, everything)
+    items, held = _hold_out(everything, hold_out, registry)
     clusters = cluster_near_duplicates([it.phash for it in items])
     split = split_items(items, clusters, seed, per_class=per_class, fraction=fraction,
                         test_per_class=test_per_class, test_fraction=test_fraction)
@@ -220,14 +224,28 @@ def export(catalog: Catalog, data_dir: Path, name: str, registry: Registry, seed
     extra = {"val_per_class": per_class, "val_fraction": fraction, "test_per_class": test_per_class,
              "test_fraction": test_fraction, "groups": split.groups,
              "near_duplicate_clusters": len(set(clusters)), "split": made.to_json(),
-             "test_devices_unseen": made.test_devices_unseen}
+             "test_devices_unseen": made.test_devices_unseen, "held_out_cameras": sorted(set(hold_out))}
     written = write_manifest(directory, name, classes, train, val, registry_hash=registry.hash,
-                             policy_hash=policy_hash, seed=seed, extra=extra, test=test)
-    _write_attribution(directory / "ATTRIBUTION.md", name, (*split.train, *split.val, *split.test))
+                             policy_hash=policy_hash, seed=seed, extra=extra, test=test,
+                             heldout=_rows(held, data_dir, directory))
+    _write_attribution(directory / "ATTRIBUTION.md", name, (*split.train, *split.val, *split.test, *held))
     write_imagefolder(directory)  # the Hugging Face imagefolder view, read back from the manifest
     catalog.record_export(name, str(directory), written.summary())
     return ExportReport(directory, len(written.train), len(written.val), split.groups, len(set(clusters)),
-                        written.counts(), len(written.test), made.test_devices_unseen, split.shortfalls)
+                        written.counts(), len(written.test), made.test_devices_unseen, split.shortfalls,
+                        len(written.heldout))
+
+
+def _hold_out(items: list[ExportItem], hold_out: Sequence[str],
+              registry: Registry) -> tuple[list[ExportItem], list[ExportItem]]:
+    """(the items that make the classes, those of the held-out cameras)."""
+    unknown = sorted(set(hold_out) - set(registry.ids))
+    if unknown:
+        raise CamidError(f"--hold-out {', '.join(unknown)}: not a camera of the registry")
+    kept = [it for it in items if it.label not in hold_out]
+    if not kept:
+        raise CamidError("every accepted image belongs to a --hold-out camera: nothing is left to train on")
+    return kept, [it for it in items if it.label in hold_out]
 
 
 def _exportable(catalog: Catalog, registry: Registry) -> tuple[list[ExportItem], str]:
