@@ -148,6 +148,10 @@ def evaluate_flow(run_dir: str | None = None, crop_size: Positive = 512, tta: bo
                 "accuracy_altered": result.accuracy_altered}
     if result.baseline:
         headline["baseline_weighted_accuracy"] = result.baseline["weighted_accuracy"]
+    if result.forensic:  # whole images: calibration and unknown-camera detection
+        headline.update({k: result.forensic[k] for k in ("ece_before", "ece_after", "open_set_auroc",
+                                                         "false_alarm_measured")
+                         if result.forensic.get(k) is not None})
     publish_run(path, "Evaluation", headline, sorted(path.glob("*.png")))
     return headline
 

@@ -27,7 +27,7 @@ def test_quick_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     assert "\n[download]\n" in out.stdout and "\x1b[" not in out.stdout
     root = tmp_path / "demo"
     summary = json.loads((root / "demo-summary.json").read_text())
-    assert summary["accepted"] == 240  # 6 cameras x 40 originals, every one accepted
+    assert summary["accepted"] == 280  # 7 cameras x 40 originals, every one accepted
     assert all(d["ok"] for d in summary["decoys"]), summary["decoys"]
     assert {d["file"].split("_")[1] for d in summary["decoys"]} == {
         "edited", "lowq", "resized", "wrongcam", "truncated", "resampled", "pasted"}
@@ -43,6 +43,12 @@ def test_quick_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     assert summary["weighted_accuracy"] > QUICK_FLOOR, summary
     manifest = json.loads((Path(summary["dataset_dir"]) / "manifest.json").read_text())
     assert all(n > 0 for n in manifest["counts"]["test"].values()) and manifest["test_devices_unseen"]
+    # the seventh camera is curated, then kept out of the six classes: the open set's unknown camera
+    assert manifest["counts"]["heldout"] == {"Sparrow-S7": 40} and len(manifest["classes"]) == 6
+    assert summary["held_out_cameras"] == ["Sparrow-S7"]
+    assert 0.5 < summary["open_set_auroc"] <= 1.0, summary  # chance is 0.5
+    assert 0.0 <= summary["ece_after"] <= 1.0 and 0.0 <= summary["ece_before"] <= 1.0
+    assert (Path(summary["run_dir"]) / "calibration.json").exists()
     selection = json.loads((Path(summary["run_dir"]) / "selection.json").read_text())
     assert selection["val_score"] is not None  # the handed-out weights are the best validation step's
     for key in ("rejected_by_reason", "elapsed_s", "dataset_dir", "run_dir"):

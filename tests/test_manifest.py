@@ -149,7 +149,8 @@ def test_a_manifest_without_its_test_or_heldout_file_is_refused(tmp_path: Path) 
     write(tmp_path / "ds")
     path = tmp_path / "ds" / "manifest.json"
     doc = json.loads(path.read_text())
-    path.write_text(json.dumps({**doc, "files": {"train": "train.csv", "val": "val.csv", "test": "test.csv"}}))
+    files = {"train": "train.csv", "val": "val.csv", "test": "test.csv"}
+    path.write_text(json.dumps({**doc, "files": files}))
     with pytest.raises(CamidError, match="names no CSV for each of train, val, test, heldout"):
         read_manifest(tmp_path / "ds")
 

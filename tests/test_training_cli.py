@@ -12,7 +12,7 @@ import pytest
 
 from flows.cli import main
 from tests.train_data import camera_image, make_dataset, save_jpeg
-from training.predict import Prediction, describe
+from training.predict import Prediction, Ranked, describe
 
 CAMID = Path(sys.executable).with_name("camid")
 TINY = ("--arch", "resnet18", "--crop", "64", "--input-size", "32", "--batch-size", "8", "--workers", "1",
@@ -29,7 +29,7 @@ def camid(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, subprocess.CompletedProcess]:
     """(work dir, run dir, the train process) of one small run with default run and cache dirs."""
     work = tmp_path_factory.mktemp("cli")
-    dataset = make_dataset(work)
+    dataset = make_dataset(work, heldout=3)
     out = camid("--data-dir", "data", "train", str(dataset), *TINY, "--steps", "16",
                 "--checkpoint-every", "8", "--log-every", "4", "--val-every", "8", cwd=work)
     assert out.returncode == 0, out.stderr
@@ -105,29 +105,62 @@ def test_evaluate_reports_the_challenge_score_and_curves(trained) -> None:
     assert all("ci95" in row for row in doc["per_operation"].values())
     assert 0.0 <= doc["baseline"]["weighted_accuracy"] <= 1.0 and "centroid" in doc["baseline"]["method"]
     assert doc["prior_corrected"]["weighted_accuracy"] >= 0.0
-    for name in ("metrics.json", "confusion.png", "robustness.png"):
+    for name in ("metrics.json", "confusion.png", "robustness.png", "reliability.png"):
         assert (run / name).stat().st_size > 1000
+    forensic = doc["forensic"]  # whole images of the scored split, the held-out Cam-D as unknown
+    assert forensic["split"] == "val" and forensic["n_images"] == 6 and forensic["n_heldout"] == 3
+    assert forensic["heldout_cameras"] == ["Cam-D"] and forensic["layout"]["size"] == 64
+    assert set(forensic["open_set"]) == {"prototype", "mahalanobis", "max_probability", "energy"}
+    assert 0.0 <= forensic["open_set_auroc"] <= 1.0 and forensic["temperature"] > 0
+    assert 0.0 <= forensic["ece_after"] <= 1.0 and forensic["exif"]["n_forged"] == 12
+    calibration = json.loads((run / "calibration.json").read_text())
+    assert calibration["temperature"] == forensic["temperature"] and calibration["layout"]["size"] == 64
+    assert calibration["measured"]["exif"] == forensic["exif"]
 
 
-@pytest.mark.slow  # a training run (the module's `trained`)
-def test_predict_names_cameras_and_checks_the_exif(trained) -> None:
+@pytest.mark.slow  # a training run (the module's `trained`), calibrated by the evaluate test above
+def test_predict_gives_calibrated_open_set_verdicts_as_json_lines(trained) -> None:
     work, run, _ = trained
+    if not (run / "calibration.json").exists():  # run alone: calibrate first, as a user would
+        assert camid("evaluate", str(run), "--crop-size", "64", "--no-curves", cwd=work).returncode == 0
     stranger = work / "stranger.jpg"
     save_jpeg(camera_image(0, 99), stranger, "Canon", "EOS 5D")
     not_image = work / "notes.jpg"
     not_image.write_text("hello")
     images = [str(work / "dataset" / "images" / "Cam-B-4.jpg"), str(stranger), str(not_image)]
-    out = camid("predict", *images, "--model", str(run), "--json", "--crop-size", "64", cwd=work)
+    out = camid("predict", *images, "--model", str(run), "--json", "--heatmap", "maps", cwd=work)
     assert out.returncode == 1  # one file was unreadable: said per file, and in the exit status
-    known, unknown, broken = json.loads(out.stdout)["predictions"]
-    assert len(known["top"]) == 3 and abs(sum(p for _, p in known["top"]) - 1) < 1e-3
-    assert known["exif_camera"] == "SONY NEX-7" and known["exif_class"] == "Cam-B"
-    assert known["agrees"] == (known["top"][0][0] == "Cam-B")
+    known, unknown, broken = (json.loads(line) for line in out.stdout.splitlines())
+    for key in ("path", "top", "unknown", "unknown_score", "exif_label", "pixels_agree", "likelihood_ratio",
+                "crops"):
+        assert key in known
+    assert len(known["top"]) == 3 and abs(sum(t["probability"] for t in known["top"]) - 1) < 1e-3
+    assert known["calibrated"] is True and isinstance(known["unknown"], bool)
+    assert len(known["crops"]) == 4 and {c["size"] for c in known["crops"]} == {64}  # calibrated layout
+    assert known["exif_camera"] == "SONY NEX-7" and known["exif_label"] == "Cam-B"
+    assert known["pixels_agree"] == (known["likelihood_ratio"] >= 1.0) and known["likelihood_ratio"] > 0
     assert unknown["exif_camera"] == "Canon EOS 5D"
-    assert unknown["exif_class"] is None and unknown["agrees"] is None
+    assert unknown["exif_label"] is None and unknown["pixels_agree"] is None
+    assert unknown["likelihood_ratio"] is None
     assert "not a decodable image" in broken["error"]
-    assert "EXIF says SONY NEX-7 (Cam-B): the pixels" in describe(Prediction(**known))
-    assert "a camera this model was not trained on" in describe(Prediction(**unknown))
+    line = describe(Prediction(**{**known, "top": tuple(Ranked(**t) for t in known["top"])}))
+    assert "EXIF says SONY NEX-7 (Cam-B): the pixels" in line and "4 crops" in line
+    assert sorted(p.name for p in (work / "maps").iterdir()) == ["000-Cam-B-4.png", "001-stranger.png"]
+    tta = camid("predict", images[0], "--model", str(run), "--json", "--tta", cwd=work)
+    assert tta.returncode == 0 and len(json.loads(tta.stdout)["crops"]) == 5  # four corners + centre
+    assert "differs from the calibrated one" in tta.stderr
+
+
+@pytest.mark.slow  # a training run (the module's `trained`)
+def test_predict_without_calibration_says_so(trained, tmp_path: Path) -> None:
+    import shutil
+
+    work, run, _ = trained
+    bare = tmp_path / "bare-run"
+    shutil.copytree(run, bare, ignore=shutil.ignore_patterns("calibration.json"))
+    out = camid("predict", str(work / "dataset" / "images" / "Cam-A-0.jpg"), "--model", str(bare), cwd=work)
+    assert out.returncode == 0, out.stderr
+    assert "no calibration.json" in out.stderr and "not calibrated" in out.stdout
 
 
 def test_cli_module_stays_light() -> None:

@@ -23,7 +23,14 @@ from pipeline.manifest import Manifest
 from pipeline.records import ManifestRow
 from training.augment import grid_of
 from training.evidence import CropLayout, image_evidence
-from training.forensic import OPEN_SET_SCORES, ImageEvidence, fit_temperature, open_set_score, threshold_for
+from training.forensic import (
+    OPEN_SET_SCORES,
+    ImageEvidence,
+    fit_temperature,
+    open_set_score,
+    threshold_for,
+    within_class_spread,
+)
 from training.imageio import decode_rgb
 from training.inference import LoadedModel
 from training.rundir import atomic_write_text
@@ -45,6 +52,7 @@ class Calibration:
     thresholds: dict[str, float]  # every method's threshold at the same false-alarm rate
     prototypes: list[list[float]]  # classes x feature dimension
     val_images: int
+    feature_scale: list[float] = field(default_factory=list)  # per-dimension within-class spread
     exif_threshold: float = 1.0  # EXIF camera supported when the likelihood ratio is at least this
     measured: dict[str, Any] = field(default_factory=dict)  # error rates on the test split
     format: str = FORMAT
@@ -55,7 +63,8 @@ class Calibration:
 
     def unknown_score(self, evidence: ImageEvidence, method: str | None = None) -> float:
         method = method or self.open_set_method
-        return open_set_score(method, evidence, self.temperature, self.prototype_array)
+        scale = np.asarray(self.feature_scale, dtype=np.float64) if self.feature_scale else None
+        return open_set_score(method, evidence, self.temperature, self.prototype_array, scale)
 
 
 def path_of(run_dir: Path) -> Path:
@@ -100,25 +109,30 @@ def evidence_of(loaded: LoadedModel, manifest: Manifest, rows: Sequence[Manifest
     return out
 
 
-def prototypes_of(evidence: Sequence[ImageEvidence], labels: Sequence[int], classes: int) -> np.ndarray:
-    """Each class's mean image feature (a zero row for a class without images)."""
+def prototypes_of(evidence: Sequence[ImageEvidence], labels: Sequence[int],
+                  classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each class's mean image feature (a zero row for a class without images), and the features'
+    pooled within-class spread per dimension."""
     features = np.array([e.feature for e in evidence])
     rows = [features[np.asarray(labels) == c].mean(axis=0) if c in labels else np.zeros(features.shape[1])
             for c in range(classes)]
-    return np.array(rows)
+    return np.array(rows), within_class_spread(features, labels)
 
 
 def fit(val: Sequence[ImageEvidence], val_labels: Sequence[int], prototypes: np.ndarray, layout: CropLayout,
-        method: str, false_alarm: float) -> Calibration:
+        method: str, false_alarm: float, scale: np.ndarray | None = None) -> Calibration:
     """Temperature on validation, then each open-set score's threshold for ``false_alarm``."""
     if method not in OPEN_SET_SCORES:
         raise CamidError(f"--open-set-score must be one of {', '.join(OPEN_SET_SCORES)}, not {method!r}")
     if not 0.0 < false_alarm < 1.0:
         raise CamidError(f"--false-alarm must be between 0 and 1 (got {false_alarm})")
     if not val:
-        raise CamidError("calibration needs validation images: the dataset's val split is empty")
+        raise CamidError("calibration needs validation images: the dataset's val split is empty "
+                         "(or evaluate with --no-forensic)")
     temperature = fit_temperature(np.array([e.score for e in val]), val_labels)
-    partial = Calibration(temperature, layout, method, 0.0, false_alarm, {}, prototypes.tolist(), len(val))
+    spread = scale if scale is not None else np.ones(prototypes.shape[1])
+    partial = Calibration(temperature, layout, method, 0.0, false_alarm, {}, prototypes.tolist(), len(val),
+                          spread.tolist())
     thresholds = {m: threshold_for([partial.unknown_score(e, m) for e in val], false_alarm)
                   for m in OPEN_SET_SCORES}
     return replace(partial, threshold=thresholds[method], thresholds=thresholds)

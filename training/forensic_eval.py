@@ -49,9 +49,10 @@ def forensic_evaluate(loaded: LoadedModel, manifest: Manifest, split: str, run_d
                                (lambda done, total: tick(f"forensic {name}", done, total)) if tick else None)
 
     sample = _per_class_sample(manifest.train, classes, cfg.prototype_per_class, cfg.seed)
-    prototypes = cal.prototypes_of(evidence("prototypes", sample), _labels(sample, classes), len(classes))
+    prototype_images = evidence("prototypes", sample)
+    prototypes, scale = cal.prototypes_of(prototype_images, _labels(sample, classes), len(classes))
     fitted = cal.fit(evidence("val", manifest.val), _labels(manifest.val, classes), prototypes, layout,
-                     cfg.open_set_score, cfg.false_alarm)
+                     cfg.open_set_score, cfg.false_alarm, scale)
     rows = getattr(manifest, split)
     known, labels = evidence(split, rows), _labels(rows, classes)
     heldout = evidence("heldout", manifest.heldout) if manifest.heldout else []

@@ -123,6 +123,24 @@ def _train_config(ctx: click.Context, manifest_dir: Path, options: dict[str, Any
               help="Score the trace-feature nearest-centroid baseline on the same crops.")
 @click.option("--bootstrap", type=int, default=1000, show_default=True,
               help="Resamples behind each 95% interval.")
+@click.option("--forensic/--no-forensic", default=True, show_default=True,
+              help="Fit calibration.json on validation (temperature, unknown-camera threshold) and measure "
+                   "it on whole images: calibration error, open-set AUROC on heldout.csv, EXIF check.")
+@click.option("--evidence-crop", type=click.IntRange(min=0), default=0,
+              help="Whole-image evidence: crop side [default: --crop-size].")
+@click.option("--evidence-stride", type=click.IntRange(min=0), default=0,
+              help="Grid step [default: the crop].")
+@click.option("--evidence-max-crops", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--evidence-layout", type=click.Choice(["grid", "corners"]), default="grid", show_default=True)
+@click.option("--evidence-d4/--no-evidence-d4", default=False, show_default=True)
+@click.option("--open-set-score", default="prototype",
+              type=click.Choice(["prototype", "mahalanobis", "max_probability", "energy"]), show_default=True,
+              help="Which score decides `unknown` (all are measured).")
+@click.option("--false-alarm", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
+              default=0.05, show_default=True,
+              help="Share of known-camera validation images the unknown threshold flags.")
+@click.option("--prototype-per-class", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Training images per class behind the class prototypes.")
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Which images are altered, and how.")
 @click.option("--device", default="auto", show_default=True)
@@ -159,7 +177,21 @@ def evaluate(run_dir: str, manifest_dir: str | None, jpeg_qualities: str, gammas
         click.echo(f"baseline (trace features, nearest centroid): {result.baseline['weighted_accuracy']:.4f}")
     for name, row in result.per_operation.items():
         click.echo(f"  {name:<12} accuracy {row['accuracy']:.4f}  n={row['n']}")
+    if result.forensic:
+        click.echo(forensic_line(result.forensic))
     click.echo(f"wrote {Path(run_dir) / 'metrics.json'}")
+
+
+def forensic_line(f: dict[str, Any]) -> str:
+    """The verdict's calibration and open-set numbers in one line."""
+    auroc = f["open_set_auroc"]
+    cameras = ", ".join(f["heldout_cameras"])
+    held = (f"AUROC {auroc:.3f} on {f['n_heldout']} images of held-out {cameras}" if auroc is not None
+            else "no held-out camera in the dataset (export --hold-out) to measure AUROC")
+    return (f"whole images ({f['split']}): accuracy {f['accuracy']:.4f}, ECE {f['ece_before']:.4f} -> "
+            f"{f['ece_after']:.4f} at T={f['temperature']:.3f}; unknown camera ({f['open_set_score']}): "
+            f"{held}, "
+            f"false alarms {f['false_alarm_measured']:.3f}; wrote calibration.json, reliability.png")
 
 
 @click.command()

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.manifest import atomic_write
 
@@ -49,6 +50,7 @@ class DemoSummary:
     weighted_accuracy_ci95: Sequence[float] = ()
     baseline_weighted_accuracy: float | None = None
     test_devices_unseen: bool | None = None
+    forensic: Mapping[str, Any] | None = None  # metrics.json's forensic section
 
 
 def write_summary(summary: DemoSummary) -> Path:
@@ -61,6 +63,7 @@ def write_summary(summary: DemoSummary) -> Path:
         "test_devices_unseen": summary.test_devices_unseen,
         "baseline_weighted_accuracy": None if summary.baseline_weighted_accuracy is None
         else round(summary.baseline_weighted_accuracy, 4),
+        **_forensic_keys(summary.forensic),
         "accuracy_unaltered": round(summary.accuracy_unaltered, 4),
         "accuracy_altered": round(summary.accuracy_altered, 4),
         "chance_accuracy": round(1 / summary.classes, 4),
@@ -79,7 +82,8 @@ def write_report(summary: DemoSummary, plots: Sequence[Path]) -> Path:
     """A Markdown report with the numbers and the plots (linked relative to the data dir)."""
     lines = [
         "# camid demo report", "",
-        f"Six simulated camera models, served by a loopback Wikimedia Commons API, went through "
+        f"{summary.classes} simulated camera models (and one held out as unknown), served by a loopback "
+        "Wikimedia Commons API, went through "
         f"scrape -> download -> curate -> export -> train -> evaluate in {summary.elapsed_s:.0f} s.", "",
         "## Curation", "", f"- accepted originals: **{summary.accepted}**",
     ]
@@ -97,6 +101,7 @@ def write_report(summary: DemoSummary, plots: Sequence[Path]) -> Path:
         "- baseline (nearest centroid on trace features, same crops): "
         + _number(summary.baseline_weighted_accuracy),
         "",
+        *_forensic_lines(summary.forensic),
         f"Dataset: `{summary.dataset_dir}`; run: `{summary.run_dir}`.", "",
         "## Time per stage", "", "| stage | seconds |", "|---|---:|",
     ]
@@ -108,6 +113,39 @@ def write_report(summary: DemoSummary, plots: Sequence[Path]) -> Path:
             lines += [f"### {plot.stem.replace('_', ' ')}", "", f"![{plot.stem}]({rel})", ""]
     return _write(summary.data_dir / "demo-report.md", "\n".join(lines) + "\n")
 
+
+
+def _forensic_keys(forensic: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The verdict's headline numbers (test split; open set against the held-out camera)."""
+    if not forensic:
+        return {"open_set_auroc": None, "ece_before": None, "ece_after": None}
+    keys = ("open_set_auroc", "ece_before", "ece_after", "temperature", "false_alarm_measured",
+            "unknown_detection_rate")
+    out: dict[str, Any] = {k: None if forensic.get(k) is None else round(float(forensic[k]), 4) for k in keys}
+    out["open_set_score"] = forensic.get("open_set_score")
+    out["open_set_by_score"] = {m: None if v["auroc"] is None else round(v["auroc"], 4)
+                                for m, v in forensic.get("open_set", {}).items()}
+    out["held_out_cameras"] = forensic.get("heldout_cameras", [])
+    out["exif_false_agree"] = forensic.get("exif", {}).get("false_agree")
+    out["exif_false_disagree"] = forensic.get("exif", {}).get("false_disagree")
+    return out
+
+
+def _forensic_lines(forensic: Mapping[str, Any] | None) -> list[str]:
+    if not forensic:
+        return []
+    keys = _forensic_keys(forensic)
+    return ["## The forensic verdict (whole images, test split)", "",
+            f"- expected calibration error: {_number(keys['ece_before'])} before, "
+            f"**{_number(keys['ece_after'])}** after temperature scaling "
+            f"(T = {_number(keys['temperature'])})",
+            f"- unknown camera ({', '.join(keys['held_out_cameras']) or 'none held out'}): AUROC "
+            f"**{_number(keys['open_set_auroc'])}** ({keys['open_set_score']}); at the threshold for "
+            f"{forensic.get('false_alarm_target', 0.05):.0%} false alarms on validation: "
+            f"{_number(keys['false_alarm_measured'])} of test images flagged, "
+            f"{_number(keys['unknown_detection_rate'])} of held-out ones",
+            f"- EXIF check: forged claims supported {_number(keys['exif_false_agree'])}, true claims refused "
+            f"{_number(keys['exif_false_disagree'])}", ""]
 
 
 def _number(value: float | None) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from db import Catalog
-from flows.demo.cameras import CAMERAS
+from flows.demo.cameras import CAMERAS, HELD_OUT
 from flows.demo.report import DecoyOutcome, DemoSummary, write_report, write_summary
 from flows.demo.server import CommonsFake, file_url
 from flows.demo.world import DemoFile, build_world, registry_toml
@@ -56,10 +56,12 @@ class DemoSize:
     val_every: int = 100
     p_ops: float = 0.5
     curves: bool = True
+    evidence_crops: int = 8  # crops per image of the forensic evaluation (calibration, open set)
+    prototypes: int = 10  # training images per class behind the class prototypes
 
 
 QUICK = DemoSize(per_camera=40, val_per_class=10, steps=300, batch_size=32, crop=144, input_size=64,
-                 eval_crop=128, tta=False, lr=3e-3, val_every=50, p_ops=0.5, curves=False)
+                 eval_crop=128, tta=False, lr=3e-3, val_every=50, p_ops=0.5, curves=False, evidence_crops=4)
 FULL = DemoSize(per_camera=100, val_per_class=25, steps=1500, batch_size=32, crop=144, input_size=64,
                 eval_crop=128, tta=True, lr=2e-3, val_every=100, p_ops=0.8, curves=True)
 
@@ -85,7 +87,7 @@ def run_demo(root: Path, quick: bool, tick: Tick, say: Callable[[str], None]) ->
             curate(catalog, root, registry, load_policy(), tick)
         with _stage(stages, "export", say):
             dataset = export(catalog, root, "demo", registry, seed=0, per_class=size.val_per_class,
-                             fraction=None, test_per_class=size.val_per_class).directory
+                             fraction=None, test_per_class=size.val_per_class, hold_out=HELD_OUT).directory
             write_dataset_card(catalog, root, registry, "demo")  # datasets/demo/report.html
         outcomes = {o.url: o for o in catalog.outcomes("wikimedia")}
         decoys = _decoys(world, outcomes, server)
@@ -102,7 +104,7 @@ def run_demo(root: Path, quick: bool, tick: Tick, say: Callable[[str], None]) ->
                           decoys, stages, len(metrics.classes), metrics.split,
                           metrics.ci95.get("weighted_accuracy", ()),
                           metrics.baseline["weighted_accuracy"] if metrics.baseline else None,
-                          metrics.test_devices_unseen)
+                          metrics.test_devices_unseen, metrics.forensic)
     write_summary(summary)
     write_report(summary, sorted(run_dir.glob("*.png")))
     return summary
@@ -164,5 +166,6 @@ def _evaluate(run_dir: Path, size: DemoSize, tick: Tick) -> EvalResult:
 
     crops = tuple(c for c in (32, 64, 128, 192) if c <= size.eval_crop)
     cfg = eval_config({"crop_size": size.eval_crop, "tta": size.tta, "tta_whole": True, "curves": size.curves,
-                       "crop_sizes": crops, "device": "cpu"})
+                       "crop_sizes": crops, "device": "cpu", "evidence_max_crops": size.evidence_crops,
+                       "prototype_per_class": size.prototypes})
     return evaluate(run_dir, cfg, tick)
