@@ -22,7 +22,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "pip==$(PIP_VERSION)" $(QUIET_PIP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,postgres,dask]' $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,postgres,dask,onnx]' $(QUIET_PIP)
 	touch $@
 
 demo: setup
@@ -59,7 +59,7 @@ chromium:
 	  exit 1; fi
 
 test: lint postgres chromium
-	CAMID_REQUIRE_POSTGRES=1 CAMID_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest -q
+	CAMID_REQUIRE_POSTGRES=1 CAMID_REQUIRE_CHROMIUM=1 CAMID_REQUIRE_ONNX=1 $(BIN)/python -m pytest -q
 
 # the fast lane: the same lint, then every test not marked slow (PostgreSQL cases run when its
 # server binaries are installed, else skip); `make test` stays the whole suite, what CI runs

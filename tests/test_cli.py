@@ -249,7 +249,7 @@ def test_help_lists_the_whole_cli_contract(tmp_path: Path) -> None:
     out = run("--help", cwd=tmp_path)
     assert out.returncode == 0
     for command in ("cameras", "scrape", "download", "inspect", "curate", "export", "stats",
-                    "train", "evaluate", "predict", "demo", "serve", "signatures"):
+                    "train", "evaluate", "predict", "export-model", "demo", "serve", "signatures"):
         assert command in out.stdout
     for option in ("--catalog", "--data-dir", "--registry"):
         assert option in out.stdout

@@ -257,7 +257,7 @@ def _register_stage_commands() -> None:
     from flows.cli import acquire, report, training
 
     for command in (acquire.scrape, acquire.download, training.train,
-                    training.evaluate, training.predict, report.report):
+                    training.evaluate, training.predict, training.export_model, report.report):
         cli.add_command(command)
 
 

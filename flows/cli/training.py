@@ -1,4 +1,4 @@
-"""`camid train`, `camid evaluate` and `camid predict`: the training stage's commands.
+"""`camid train`, `evaluate`, `predict` and `export-model`: the training stage's commands.
 
 torch, torchvision and albumentations are imported inside the command functions, so the rest of
 the CLI starts fast. ``camid train`` on a run directory that holds a checkpoint resumes it: the
@@ -229,3 +229,15 @@ def predict(images: tuple[str, ...], run_dir: str, as_json: bool, top: int, layo
         click.echo(json.dumps(verdict_json(p), sort_keys=True) if as_json else describe(p))
     if any(p.error for p in results):
         sys.exit(1)
+
+
+@click.command("export-model")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--onnx", "onnx_file", required=True, type=click.Path(dir_okay=False),
+              help="ONNX file to write: uint8 N x H x W x 3 RGB in; logits, calibrated probabilities and "
+                   "features out; classes and calibration in its metadata (needs camid[onnx]).")
+def export_model(run_dir: str, onnx_file: str) -> None:
+    """Export RUN_DIR's model for tools outside camid (ONNX Runtime and the like)."""
+    from training.onnx_export import describe, export_onnx
+
+    click.echo(describe(export_onnx(Path(run_dir), Path(onnx_file))))
