@@ -75,6 +75,16 @@ def test_auroc(known: list[float], unknown: list[float], area: float | None) -> 
     assert fx.auroc(known, unknown) == area
 
 
+def test_the_auroc_interval_holds_the_auroc_and_narrows_with_more_images() -> None:
+    rng = np.random.default_rng(5)
+    small = (rng.normal(0, 1, 20), rng.normal(1, 1, 20))
+    large = (rng.normal(0, 1, 400), rng.normal(1, 1, 400))
+    (lo_s, hi_s), (lo_l, hi_l) = fx.auroc_interval(*small, 300), fx.auroc_interval(*large, 300)
+    assert lo_s <= fx.auroc(*small) <= hi_s and lo_l <= fx.auroc(*large) <= hi_l
+    assert hi_l - lo_l < hi_s - lo_s and lo_l < 0.76 < hi_l  # the true area: Phi(1 / sqrt 2) = 0.760
+    assert fx.auroc_interval([], [0.5]) == []
+
+
 @pytest.mark.parametrize(("n", "false_alarm", "flagged"), [
     (100, 0.05, 0.05), (20, 0.05, 0.05), (7, 0.05, 0.0), (200, 0.10, 0.10), (1, 0.05, 0.0)])
 def test_the_threshold_flags_at_most_the_false_alarm_share_of_known_images(n: int, false_alarm: float,
@@ -98,14 +108,14 @@ def test_open_set_scores_rise_for_an_image_unlike_the_classes() -> None:
     prototypes = np.array([[1.0, 0.0], [0.0, 1.0]])
     sure = evidence([[8.0, 0.0]], [[1.0, 0.05]])
     unsure = evidence([[0.2, 0.0]], [[1.0, 1.0]])
-    scale = np.array([0.5, 0.5])
+    spread = fx.Whitening(np.eye(2), np.array([0.25, 0.25]), 1.0)  # variance 0.25 along both axes
     for method in fx.OPEN_SET_SCORES:
-        high, low = (fx.open_set_score(method, e, 1.0, prototypes, scale) for e in (unsure, sure))
+        high, low = (fx.open_set_score(method, e, 1.0, prototypes, spread) for e in (unsure, sure))
         assert high > low
     assert fx.open_set_score("energy", sure, 1.0) == pytest.approx(-math.log(math.exp(8) + 1))
     assert fx.open_set_score("prototype", unsure, 1.0, prototypes) == pytest.approx(1 - 1 / math.sqrt(2))
-    # (1, 1) against (1, 0): one dimension off by 1 = two spreads of 0.5, RMS over 2 dimensions
-    assert fx.open_set_score("mahalanobis", unsure, 1.0, prototypes, scale) == pytest.approx(math.sqrt(2))
+    # (1, 1) against (1, 0): one dimension off by 1 = two standard deviations of 0.5, over 2 dimensions
+    assert fx.open_set_score("mahalanobis", unsure, 1.0, prototypes, spread) == pytest.approx(math.sqrt(2))
     with pytest.raises(ValueError, match="unknown open-set score"):
         fx.open_set_score("vibes", sure, 1.0, prototypes)
 
@@ -148,9 +158,20 @@ def test_bad_layouts_are_refused(bad: dict) -> None:
         CropLayout(**bad)
 
 
-def test_within_class_spread_pools_the_deviations_from_each_class_mean() -> None:
-    features = np.array([[0.0, 10.0], [2.0, 10.0], [100.0, 0.0], [102.0, 4.0]])
-    assert np.allclose(fx.within_class_spread(features, [0, 0, 1, 1]), [1.0, math.sqrt(2.0)])
+@pytest.mark.parametrize("rank", [3, 2, 1])
+def test_low_rank_whitening_is_the_shrunk_covariance_exactly_up_to_its_rank(rank: int) -> None:
+    rng = np.random.default_rng(4)
+    centred = rng.normal(0, 1, (400, 3)) * np.array([3.0, 1.0, 0.5])
+    w = fx.fit_whitening(centred, shrink=0.1, rank=rank)
+    cov = centred.T @ centred / 400
+    shrunk = 0.9 * cov + 0.1 * np.trace(cov) / 3 * np.eye(3)
+    x, prototype = np.array([1.0, -2.0, 0.5]), np.zeros((1, 3))
+    exact = math.sqrt(float(x @ np.linalg.inv(shrunk) @ x) / 3)
+    got = fx.mahalanobis_distance(x, prototype, w)
+    if rank == 3:
+        assert got == pytest.approx(exact, rel=1e-9)
+    else:  # the smaller directions share one mean variance: close, not equal
+        assert got == pytest.approx(exact, rel=0.5) and w.basis.shape == (rank, 3)
 
 
 def test_exif_rates_count_true_claims_refused_and_forged_claims_supported() -> None:
@@ -172,7 +193,9 @@ def fitted_on_two_classes() -> tuple[Calibration, list[fx.ImageEvidence], list[i
 
     labels = [i % 2 for i in range(200)]
     val = [image(y) for y in labels]
-    calibration = fit(val, labels, prototypes, CropLayout(size=64), "prototype", 0.05, np.full(3, 0.2))
+    spread = fx.fit_whitening(np.concatenate([e.crop_features - prototypes[y]
+                                              for e, y in zip(val, labels, strict=True)]))
+    calibration = fit(val, labels, prototypes, CropLayout(size=64), "prototype", 0.05, spread)
     return calibration, [image(y) for y in labels], labels, [image(None) for _ in range(50)]
 
 
@@ -189,13 +212,14 @@ def test_fit_then_measure_on_fresh_images_of_the_same_kind() -> None:
 
 def test_fit_refuses_what_cannot_work() -> None:
     calibration, val, labels, _ = fitted_on_two_classes()
-    prototypes = calibration.prototype_array
+    prototypes, spread = calibration.prototype_array, calibration.whitening
+    assert spread is not None
     with pytest.raises(CamidError, match="open-set-score"):
-        fit(val, labels, prototypes, calibration.layout, "vibes", 0.05)
+        fit(val, labels, prototypes, calibration.layout, "vibes", 0.05, spread)
     with pytest.raises(CamidError, match="false-alarm"):
-        fit(val, labels, prototypes, calibration.layout, "energy", 1.5)
+        fit(val, labels, prototypes, calibration.layout, "energy", 1.5, spread)
     with pytest.raises(CamidError, match="val split is empty"):
-        fit([], [], prototypes, calibration.layout, "energy", 0.05)
+        fit([], [], prototypes, calibration.layout, "energy", 0.05, spread)
 
 
 def test_calibration_file_round_trip_and_damage(tmp_path: Path) -> None:

@@ -26,10 +26,11 @@ from training.evidence import CropLayout, image_evidence
 from training.forensic import (
     OPEN_SET_SCORES,
     ImageEvidence,
+    Whitening,
     fit_temperature,
+    fit_whitening,
     open_set_score,
     threshold_for,
-    within_class_spread,
 )
 from training.imageio import decode_rgb
 from training.inference import LoadedModel
@@ -52,7 +53,10 @@ class Calibration:
     thresholds: dict[str, float]  # every method's threshold at the same false-alarm rate
     prototypes: list[list[float]]  # classes x feature dimension
     val_images: int
-    feature_scale: list[float] = field(default_factory=list)  # per-dimension within-class spread
+    # the shrunk within-class feature covariance (``forensic.Whitening``), for ``mahalanobis``
+    whitening_basis: list[list[float]] = field(default_factory=list)
+    whitening_variances: list[float] = field(default_factory=list)
+    whitening_residual: float = 1.0
     exif_threshold: float = 1.0  # EXIF camera supported when the likelihood ratio is at least this
     measured: dict[str, Any] = field(default_factory=dict)  # error rates on the test split
     format: str = FORMAT
@@ -63,8 +67,14 @@ class Calibration:
 
     def unknown_score(self, evidence: ImageEvidence, method: str | None = None) -> float:
         method = method or self.open_set_method
-        scale = np.asarray(self.feature_scale, dtype=np.float64) if self.feature_scale else None
-        return open_set_score(method, evidence, self.temperature, self.prototype_array, scale)
+        return open_set_score(method, evidence, self.temperature, self.prototype_array, self.whitening)
+
+    @property
+    def whitening(self) -> Whitening | None:
+        if not self.whitening_variances:
+            return None
+        return Whitening(np.asarray(self.whitening_basis, dtype=np.float64),
+                         np.asarray(self.whitening_variances, dtype=np.float64), self.whitening_residual)
 
 
 def path_of(run_dir: Path) -> Path:
@@ -110,17 +120,26 @@ def evidence_of(loaded: LoadedModel, manifest: Manifest, rows: Sequence[Manifest
 
 
 def prototypes_of(evidence: Sequence[ImageEvidence], labels: Sequence[int],
-                  classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each class's mean image feature (a zero row for a class without images), and the features'
-    pooled within-class spread per dimension."""
+                  classes: int) -> tuple[np.ndarray, Whitening]:
+    """Each class's mean image feature (a zero row for a class without images), and the shrunk
+    covariance of the crops' features around their class's prototype (crops: more samples than
+    images, for the same decoding)."""
     features = np.array([e.feature for e in evidence])
-    rows = [features[np.asarray(labels) == c].mean(axis=0) if c in labels else np.zeros(features.shape[1])
-            for c in range(classes)]
-    return np.array(rows), within_class_spread(features, labels)
+    rows = np.array([features[np.asarray(labels) == c].mean(axis=0) if c in labels
+                     else np.zeros(features.shape[1]) for c in range(classes)])
+    centred = np.concatenate([e.crop_features - rows[y] for e, y in zip(evidence, labels, strict=True)])
+    return rows, fit_whitening(centred)
+
+
+def _compact(values: np.ndarray) -> Any:
+    """Nested lists rounded to 7 significant digits (float32's precision): half the JSON, and the
+    thresholds are computed from the rounded values, so a reloaded calibration scores the same."""
+    return np.vectorize(lambda v: float(f"{v:.7g}"), otypes=[float])(values).tolist() if values.size \
+        else values.tolist()
 
 
 def fit(val: Sequence[ImageEvidence], val_labels: Sequence[int], prototypes: np.ndarray, layout: CropLayout,
-        method: str, false_alarm: float, scale: np.ndarray | None = None) -> Calibration:
+        method: str, false_alarm: float, whitening: Whitening) -> Calibration:
     """Temperature on validation, then each open-set score's threshold for ``false_alarm``."""
     if method not in OPEN_SET_SCORES:
         raise CamidError(f"--open-set-score must be one of {', '.join(OPEN_SET_SCORES)}, not {method!r}")
@@ -130,9 +149,8 @@ def fit(val: Sequence[ImageEvidence], val_labels: Sequence[int], prototypes: np.
         raise CamidError("calibration needs validation images: the dataset's val split is empty "
                          "(or evaluate with --no-forensic)")
     temperature = fit_temperature(np.array([e.score for e in val]), val_labels)
-    spread = scale if scale is not None else np.ones(prototypes.shape[1])
-    partial = Calibration(temperature, layout, method, 0.0, false_alarm, {}, prototypes.tolist(), len(val),
-                          spread.tolist())
+    partial = Calibration(temperature, layout, method, 0.0, false_alarm, {}, _compact(prototypes), len(val),
+                          _compact(whitening.basis), _compact(whitening.variances), whitening.residual)
     thresholds = {m: threshold_for([partial.unknown_score(e, m) for e in val], false_alarm)
                   for m in OPEN_SET_SCORES}
     return replace(partial, threshold=thresholds[method], thresholds=thresholds)

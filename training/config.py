@@ -101,7 +101,7 @@ class EvalConfig:
     evidence_max_crops: int = 16
     evidence_layout: str = "grid"
     evidence_d4: bool = False
-    open_set_score: str = "prototype"
+    open_set_score: str = "mahalanobis"
     false_alarm: float = 0.05
     prototype_per_class: int = 20
 

@@ -50,13 +50,13 @@ def forensic_evaluate(loaded: LoadedModel, manifest: Manifest, split: str, run_d
 
     sample = _per_class_sample(manifest.train, classes, cfg.prototype_per_class, cfg.seed)
     prototype_images = evidence("prototypes", sample)
-    prototypes, scale = cal.prototypes_of(prototype_images, _labels(sample, classes), len(classes))
+    prototypes, whitening = cal.prototypes_of(prototype_images, _labels(sample, classes), len(classes))
     fitted = cal.fit(evidence("val", manifest.val), _labels(manifest.val, classes), prototypes, layout,
-                     cfg.open_set_score, cfg.false_alarm, scale)
+                     cfg.open_set_score, cfg.false_alarm, whitening)
     rows = getattr(manifest, split)
     known, labels = evidence(split, rows), _labels(rows, classes)
     heldout = evidence("heldout", manifest.heldout) if manifest.heldout else []
-    result = measure(fitted, known, labels, heldout)
+    result = measure(fitted, known, labels, heldout, cfg.bootstrap)
     result.update(split=split, n_images=len(rows), n_heldout=len(heldout),
                   heldout_cameras=sorted({r.label for r in manifest.heldout}), layout=_layout_json(layout),
                   prototype_images=len(sample))
@@ -71,7 +71,7 @@ def forensic_evaluate(loaded: LoadedModel, manifest: Manifest, split: str, run_d
 
 
 def measure(fitted: cal.Calibration, known: Sequence[fx.ImageEvidence], labels: Sequence[int],
-            heldout: Sequence[fx.ImageEvidence]) -> dict[str, Any]:
+            heldout: Sequence[fx.ImageEvidence], resamples: int = 1000) -> dict[str, Any]:
     """What the fitted calibration gives on known-camera images and on held-out cameras."""
     scores = np.array([e.score for e in known])
     before, after = fx.calibrated(scores, 1.0), fx.calibrated(scores, fitted.temperature)
@@ -79,7 +79,8 @@ def measure(fitted: cal.Calibration, known: Sequence[fx.ImageEvidence], labels: 
     for method, threshold in fitted.thresholds.items():
         k = [fitted.unknown_score(e, method) for e in known]
         u = [fitted.unknown_score(e, method) for e in heldout]
-        open_set[method] = {"auroc": fx.auroc(k, u), "threshold": threshold,
+        open_set[method] = {"auroc": fx.auroc(k, u), "auroc_ci95": fx.auroc_interval(k, u, resamples),
+                            "threshold": threshold,
                             "false_alarm": fx.flagged_share(k, threshold),
                             "detection_rate": fx.flagged_share(u, threshold)}
     chosen = open_set[fitted.open_set_method]
@@ -90,7 +91,8 @@ def measure(fitted: cal.Calibration, known: Sequence[fx.ImageEvidence], labels: 
             "nll_before": fx.nll(scores, labels, 1.0),
             "nll_after": fx.nll(scores, labels, fitted.temperature),
             "open_set_score": fitted.open_set_method, "open_set": open_set,
-            "open_set_auroc": chosen["auroc"], "false_alarm_target": fitted.false_alarm,
+            "open_set_auroc": chosen["auroc"], "open_set_auroc_ci95": chosen["auroc_ci95"],
+            "false_alarm_target": fitted.false_alarm,
             "false_alarm_measured": chosen["false_alarm"], "unknown_detection_rate": chosen["detection_rate"],
             "exif": exif_rates(after, labels, fitted.exif_threshold)}
 

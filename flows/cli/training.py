@@ -133,7 +133,7 @@ def _train_config(ctx: click.Context, manifest_dir: Path, options: dict[str, Any
 @click.option("--evidence-max-crops", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--evidence-layout", type=click.Choice(["grid", "corners"]), default="grid", show_default=True)
 @click.option("--evidence-d4/--no-evidence-d4", default=False, show_default=True)
-@click.option("--open-set-score", default="prototype",
+@click.option("--open-set-score", default="mahalanobis",
               type=click.Choice(["prototype", "mahalanobis", "max_probability", "energy"]), show_default=True,
               help="Which score decides `unknown` (all are measured).")
 @click.option("--false-alarm", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),

@@ -123,6 +123,7 @@ def _forensic_keys(forensic: Mapping[str, Any] | None) -> dict[str, Any]:
             "unknown_detection_rate")
     out: dict[str, Any] = {k: None if forensic.get(k) is None else round(float(forensic[k]), 4) for k in keys}
     out["open_set_score"] = forensic.get("open_set_score")
+    out["open_set_auroc_ci95"] = [round(v, 4) for v in forensic.get("open_set_auroc_ci95", [])]
     out["open_set_by_score"] = {m: None if v["auroc"] is None else round(v["auroc"], 4)
                                 for m, v in forensic.get("open_set", {}).items()}
     out["held_out_cameras"] = forensic.get("heldout_cameras", [])
