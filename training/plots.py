@@ -122,8 +122,12 @@ def crop_heatmap(pixels: np.ndarray, votes: Sequence[Vote], classes: Sequence[st
     ax.imshow(pixels[::step, ::step], extent=(0, width, height, 0))
     colours = [cm_colour(i) for i in range(len(classes))]
     for x, y, size, label, probability in votes:
-        ax.add_patch(Rectangle((x, y), size, size, facecolor=colours[label], alpha=0.25 + 0.5 * probability,
-                               edgecolor="white", linewidth=0.5))
+        ax.add_patch(Rectangle((x, y), size, size, facecolor=colours[label], alpha=0.15 + 0.45 * probability))
+        ax.add_patch(Rectangle((x + 2, y + 2), size - 4, size - 4, fill=False, edgecolor=colours[label],
+                               linewidth=2))
+        box = {"facecolor": "black", "alpha": 0.5, "pad": 1, "linewidth": 0}
+        ax.text(x + size / 2, y + size / 2, f"{classes[label]}\n{probability:.2f}", ha="center", va="center",
+                fontsize=7, color="white", bbox=box)
     handles = [Rectangle((0, 0), 1, 1, facecolor=colours[i]) for i in range(len(classes))]
     ax.legend(handles, classes, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=min(5, len(classes)),
               fontsize=8)

@@ -1,4 +1,4 @@
-"""The demo's world: files of six simulated cameras, decoys curation must reject, a registry.
+"""The demo's world: files of seven simulated cameras (one held out as the unknown), decoys curation must reject, a registry.
 
 Scenes are drawn from one distribution for every camera (each file its own scene), so only the
 processing differs. Decoys are what a real scrape meets: an edited file (an editor in Software),
