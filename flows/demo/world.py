@@ -1,4 +1,6 @@
-"""The demo's world: files of seven simulated cameras (one held out as the unknown), decoys curation must reject, a registry.
+"""The demo's world: files of seven simulated cameras, decoys curation must reject, a registry.
+
+The seventh camera is exported with ``--hold-out``: the open-set check's unknown camera.
 
 Scenes are drawn from one distribution for every camera (each file its own scene), so only the
 processing differs. Decoys are what a real scrape meets: an edited file (an editor in Software),
