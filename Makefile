@@ -15,7 +15,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 # Prefect's ephemeral server starts slowly on a busy 2-core CI machine
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
-.PHONY: setup postgres chromium demo test lint bench clean
+.PHONY: setup postgres chromium turbojpeg demo test lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -58,8 +58,22 @@ chromium:
 	else echo "Chromium is missing: install Debian's chromium (apt-get install chromium)" >&2; \
 	  exit 1; fi
 
-test: lint postgres chromium
-	CAMID_REQUIRE_POSTGRES=1 CAMID_REQUIRE_CHROMIUM=1 CAMID_REQUIRE_ONNX=1 $(BIN)/python -m pytest -q
+# Training at scale reads lossless JPEG tiles (training/tilestore.py), cut by libjpeg-turbo's
+# TurboJPEG library from Debian's libturbojpeg0, which this installs when it is missing.
+turbojpeg:
+	@if compgen -G '/usr/lib/*/libturbojpeg.so.0' >/dev/null || [ -e /usr/lib/libturbojpeg.so.0 ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's libturbojpeg0 (for the lossless JPEG tile store)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends libturbojpeg0 >/dev/null 2>&1 \
+	    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends libturbojpeg0 >/dev/null; } \
+	    || { echo "installing libturbojpeg0 with apt-get failed (see above)" >&2; exit 1; }; \
+	else echo "libturbojpeg is missing: install Debian's libturbojpeg0 (apt-get install libturbojpeg0)" >&2; \
+	  exit 1; fi
+
+test: lint postgres chromium turbojpeg
+	CAMID_REQUIRE_POSTGRES=1 CAMID_REQUIRE_CHROMIUM=1 CAMID_REQUIRE_ONNX=1 CAMID_REQUIRE_TURBOJPEG=1 \
+	  $(BIN)/python -m pytest -q
 
 # the fast lane: the same lint, then every test not marked slow (PostgreSQL cases run when its
 # server binaries are installed, else skip); `make test` stays the whole suite, what CI runs
@@ -67,7 +81,7 @@ test: lint postgres chromium
 test-fast: lint
 	$(BIN)/python -m pytest -q -m "not slow"
 
-bench: setup
+bench: setup turbojpeg
 	$(BIN)/python bench/stats.py
 	$(BIN)/python bench/curate.py
 	$(BIN)/python bench/download.py

@@ -199,7 +199,7 @@ def test_export_tests_on_devices_training_never_saw(world, tmp_path: Path) -> No
     manifest = read_manifest(report.directory)
     assert report.counts == manifest.counts() == {"train": {"Cam-A": 6, "Cam-B": 6},
                                                   "val": {"Cam-A": 3, "Cam-B": 3},
-                                                  "test": {"Cam-A": 3, "Cam-B": 3}}
+                                                  "test": {"Cam-A": 3, "Cam-B": 3}, "heldout": {}}
     assert (report.train, report.val, report.test, report.test_devices_unseen) == (12, 6, 6, True)
     devices = {split: {r.device for r in rows} for split, rows in manifest.splits().items()}
     assert all(d and d.startswith("serial:") for rows in devices.values() for d in rows)
@@ -208,7 +208,7 @@ def test_export_tests_on_devices_training_never_saw(world, tmp_path: Path) -> No
     for name in ("train.csv", "val.csv", "test.csv", "manifest.json", "ATTRIBUTION.md"):
         assert "SNCam" not in (report.directory / name).read_text()  # only the hash leaves the catalog
     doc = json.loads((report.directory / "manifest.json").read_text())
-    assert doc["format"] == "camid-manifest/3" and doc["test_devices_unseen"] is True
+    assert doc["format"] == "camid-manifest/4" and doc["test_devices_unseen"] is True
     assert (doc["test_per_class"], doc["test_fraction"]) == (3, None)
     assert doc["split"]["per_split"]["test"] == {"images": {"Cam-A": 3, "Cam-B": 3},
                                                  "devices": {"Cam-A": 1, "Cam-B": 1}, "no_device": 0}
@@ -216,7 +216,7 @@ def test_export_tests_on_devices_training_never_saw(world, tmp_path: Path) -> No
     assert doc["split"]["shortfalls"] == []
     with catalog.engine.connect() as conn:
         recorded = json.loads(conn.execute(select(ExportRow.counts_json)).scalar_one())
-    assert recorded == doc["counts"] and set(recorded) == {"train", "val", "test"}
+    assert recorded == doc["counts"] and set(recorded) == {"train", "val", "test", "heldout"}
 
     two = export(catalog, data, "two", registry, seed=1, per_class=3, fraction=None, test_per_class=0)
     assert (two.test, two.val, two.train) == (0, 6, 18) and two.shortfalls == ()
@@ -224,6 +224,20 @@ def test_export_tests_on_devices_training_never_saw(world, tmp_path: Path) -> No
     # groups of three: test takes one per class (4 would overshoot), val none of its 2
     assert (short.test, short.val) == (6, 0)
     assert {(s.split, s.target, s.taken) for s in short.shortfalls} == {("test", 4, 3), ("val", 2, 0)}
+
+    # a camera held out of the classes entirely: every file of it in heldout.csv, none elsewhere
+    held = export(catalog, data, "open", registry, seed=1, per_class=3, fraction=None, hold_out=("Cam-B",))
+    opened = read_manifest(held.directory)
+    assert opened.classes == ("Cam-A",) and held.heldout == 12 and len(opened.heldout) == 12
+    assert {r.label for r in opened.heldout} == {"Cam-B"}
+    assert all(r.label == "Cam-A" for r in (*opened.train, *opened.val, *opened.test))
+    assert json.loads((held.directory / "manifest.json").read_text())["held_out_cameras"] == ["Cam-B"]
+    with pytest.raises(CamidError, match="--hold-out Cam-Z: not a camera of the registry"):
+        export(catalog, data, "bad", registry, seed=1, per_class=3, fraction=None, hold_out=("Cam-Z",))
+    with pytest.raises(CamidError, match="nothing is left to train on"):
+        export(catalog, data, "none", registry, seed=1, per_class=3, fraction=None,
+               hold_out=("Cam-A", "Cam-B"))
+    assert not (data / "datasets" / "bad").exists() and not (data / "datasets" / "none").exists()
 
 
 @pytest.mark.parametrize(("options", "message"), [

@@ -24,9 +24,12 @@ SETTINGS = {"arch": "shufflenet_v2_x0_5", "crop": 64, "input_size": 32, "batch_s
 
 
 def cli_args(dataset: Path, run_dir: Path) -> list[str]:
+    """The killed run reads lossless JPEG tiles; the reference the pixel cache: same crops, so the
+    same weights (the tile store's pixels are the full decode's, and resuming replays the keys)."""
     options = [f"--{k.replace('_', '-')}={v}" for k, v in SETTINGS.items()]
     return [str(CAMID), "--data-dir", str(run_dir.parent / "data"), "train", str(dataset), *options,
-            "--no-pretrained", "--workers", "1", "--threads", "1", "--run-dir", str(run_dir)]
+            "--no-pretrained", "--workers", "1", "--threads", "1", "--run-dir", str(run_dir),
+            "--data-path", "tiles"]
 
 
 def results(run_dir: Path) -> tuple[dict[str, torch.Tensor], list[list[str]]]:
@@ -62,6 +65,8 @@ def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path: Path) -> N
     out = subprocess.run(cli_args(dataset, killed), env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert f"resuming {killed} from step {stopped_at}" in out.stdout
+    assert "training pixels: lossless JPEG tiles" in out.stdout
+    assert list((tmp_path / "data" / "cache" / "pixels" / "tiles-v1").rglob("*.tiles"))
 
     (want_weights, want_rows), (got_weights, got_rows) = results(reference), results(killed)
     assert got_rows == want_rows and len(got_rows) == 1 + STEPS // EVERY

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from training.imageio import centre_offset
+from training.imageio import Pixels, centre_offset
 
 KINDS = ("none", "jpeg", "resize", "gamma")
 
@@ -60,7 +60,7 @@ def by_name(name: str) -> Alteration:
     return Alteration(kind, int(number) if kind == "jpeg" else number)
 
 
-def centre_crop(image: np.ndarray, size: int, grid: int | tuple[int, int], phase: int = 0) -> np.ndarray:
+def centre_crop(image: Pixels, size: int, grid: int | tuple[int, int], phase: int = 0) -> np.ndarray:
     """The grid-aligned centre ``size`` crop (the whole side when the image is smaller).
 
     ``grid`` is one step for both axes or (rows, columns); ``phase`` moves the window that many
@@ -73,7 +73,7 @@ def centre_crop(image: np.ndarray, size: int, grid: int | tuple[int, int], phase
     return np.ascontiguousarray(image[y:y + size, x:x + size])
 
 
-def altered_crop(image: np.ndarray, op: Alteration, size: int, grid: int | tuple[int, int] = 8,
+def altered_crop(image: Pixels, op: Alteration, size: int, grid: int | tuple[int, int] = 8,
                  phase: int = 0) -> np.ndarray:
     """The centre ``size`` crop of the image after ``op`` (``phase``: see ``centre_crop``)."""
     if op.kind == "resize":

@@ -20,7 +20,7 @@ SCHEDULES = ("none", "plateau", "cosine", "cyclic")
 CHALLENGE_OP_NAMES = ("jpeg_70", "jpeg_90", "resize_0.5", "resize_0.8", "resize_1.5", "resize_2.0",
                       "gamma_0.8", "gamma_1.2")
 # fields that may change between a killed run and its resumption without changing its result
-RESUMABLE_CHANGES = frozenset({"workers", "cache_dir", "device", "threads"})
+RESUMABLE_CHANGES = frozenset({"workers", "cache_dir", "device", "threads", "data_path"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,7 @@ class TrainConfig:
     channels_last: bool | None = None
     cache_dir: str | None = None
     threads: int | None = None
+    data_path: str = "auto"  # cache, tiles or direct: the same pixels (``training.datapath``)
 
     def __post_init__(self) -> None:
         _check_train(self)

@@ -144,5 +144,6 @@ def split_of(manifest: Manifest, split: str) -> LabelledImages:
     unknown = sorted({r.label for r in rows} - set(index))
     if unknown:
         raise CamidError(f"{manifest.directory}: {split} rows have labels not in the class list: {unknown}")
-    images = tuple(SourceImage(r.sha256, manifest.image_path(r), r.subsampling) for r in rows)
+    images = tuple(SourceImage(r.sha256, manifest.image_path(r), r.subsampling, r.width, r.height)
+                   for r in rows)
     return LabelledImages(images, tuple(index[r.label] for r in rows))

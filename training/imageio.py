@@ -10,12 +10,24 @@ torchvision decode camera JPEGs to the same values (a test checks), OpenCV is th
 from __future__ import annotations
 
 import os
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pipeline.errors import CamidError
+
+
+class Pixels(Protocol):
+    """An image as loaders use it: ``.shape`` (H, W, 3) and 2-D slicing to a uint8 array (a decoded
+    array, a memory map of the pixel cache, or a tile store's lazily decoded image)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+
 
 _FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 TAG_MAKE, TAG_MODEL = 0x010F, 0x0110

@@ -26,7 +26,7 @@ import numpy as np
 
 from pipeline.errors import CamidError
 from pipeline.records import Tick
-from training.imageio import decode_rgb, image_size
+from training.imageio import Pixels, decode_rgb, image_size
 
 CACHE_VERSION = "v1"
 
@@ -39,12 +39,14 @@ class SourceImage:
     sha256: str
     path: Path
     subsampling: str | None = None
+    width: int | None = None  # from the manifest, when it says
+    height: int | None = None
 
 
 class PixelSource(Protocol):
     """Something that hands out an image as an array-like (``.shape`` and slicing)."""
 
-    def pixels(self, image: SourceImage) -> np.ndarray: ...
+    def pixels(self, image: SourceImage) -> Pixels: ...
 
 
 class DirectSource:
@@ -109,8 +111,3 @@ class PixelCache:
             raise CamidError(f"pixel cache needs {need / 1e9:.1f} GB for {len(todo)} images but "
                              f"{self.root} has {free / 1e9:.1f} GB free: use --cache-dir elsewhere "
                              "or --no-cache (slower: a full decode per crop)")
-
-
-def source_for(cache_dir: str | None) -> PixelSource:
-    """The pixel cache when a directory is configured, else the direct decode."""
-    return PixelCache(cache_dir) if cache_dir else DirectSource()

@@ -91,6 +91,7 @@ class RunInfo:
     device: str
     amp: bool
     channels_last: bool
+    data_path: str = ""  # the pixel source training read (cache, tiles, direct; ``training.datapath``)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,10 +23,11 @@ from pipeline.manifest import Manifest, read_manifest
 from pipeline.records import Tick
 from training.config import TrainConfig, config_to_json, differences, load_train_config
 from training.data import LabelledImages, check_sizes, split_of
+from training.datapath import Choice, choose
 from training.device import use_amp, use_channels_last
 from training.distributed import World, barrier
 from training.models import Warn, architectures, build_model
-from training.pixelcache import PixelCache, PixelSource, source_for
+from training.pixelcache import PixelCache, PixelSource
 from training.rundir import (
     MetricRow,
     RunFiles,
@@ -36,6 +37,7 @@ from training.rundir import (
     load_checkpoint,
     write_info,
 )
+from training.tilestore import TileStore
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Session:
     rows: list[MetricRow] = field(default_factory=list)
     window: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     drawn: float = 0.0  # when training.png was last drawn (time.monotonic)
+    pixels: str = ""  # which pixel source feeds the crops, and why (``training.datapath``)
 
 
 def open_session(cfg: TrainConfig, world: World, tick: Tick | None, warn: Warn) -> Session:
@@ -75,9 +78,9 @@ def open_session(cfg: TrainConfig, world: World, tick: Tick | None, warn: Warn) 
     check_sizes(manifest, "train", cfg.crop)
     check_sizes(manifest, "val", cfg.input_size)
     _check_resumable(files, cfg)
-    source = _prepare_pixels(cfg, world, train, val, tick)
+    pixels = _prepare_pixels(cfg, world, train, val, tick)
     if world.main:
-        _write_run_files(files, cfg, world, manifest, warn)
+        _write_run_files(files, cfg, world, manifest, warn, pixels.name)
     barrier(world)
     torch.manual_seed(cfg.seed)
     resuming = files.checkpoint.exists()  # weights come from the checkpoint: skip the ImageNet file
@@ -87,8 +90,9 @@ def open_session(cfg: TrainConfig, world: World, tick: Tick | None, warn: Warn) 
     layout = torch.channels_last if channels_last else torch.preserve_format
     core = core.to(world.device).to(memory_format=layout)
     optimizer = torch.optim.Adam(core.parameters(), lr=cfg.lr)
-    session = Session(cfg, world, files, manifest, train, val, source, core, optimizer,
-                      make_scheduler(cfg, optimizer), use_amp(cfg.amp, world.device), channels_last)
+    session = Session(cfg, world, files, manifest, train, val, pixels.source, core, optimizer,
+                      make_scheduler(cfg, optimizer), use_amp(cfg.amp, world.device), channels_last,
+                      pixels=pixels.why)
     if resuming:
         restore(session, load_checkpoint(files.checkpoint))
     return session
@@ -117,18 +121,18 @@ def _check_resumable(files: RunFiles, cfg: TrainConfig) -> None:
 
 
 def _prepare_pixels(cfg: TrainConfig, world: World, train: LabelledImages, val: LabelledImages,
-                    tick: Tick | None) -> PixelSource:
-    """Build this rank's share of the pixel cache; everyone waits until all shares exist."""
-    source = source_for(cfg.cache_dir)
-    if isinstance(source, PixelCache):
-        images = list(train.images + val.images)
-        source.ensure(images[world.rank::world.size], workers=max(1, cfg.workers), tick=tick)
+                    tick: Tick | None) -> Choice:
+    """Choose the pixel source, build this rank's share of its entries; all wait for all shares."""
+    images = list(train.images + val.images)
+    choice = choose(cfg.data_path, cfg.cache_dir, images)
+    if isinstance(choice.source, PixelCache | TileStore):
+        choice.source.ensure(images[world.rank::world.size], workers=max(1, cfg.workers), tick=tick)
         barrier(world)
-    return source
+    return choice
 
 
 def _write_run_files(files: RunFiles, cfg: TrainConfig, world: World, manifest: Manifest,
-                     warn: Warn) -> None:
+                     warn: Warn, data_path: str) -> None:
     files.root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(files.config, config_to_json(cfg))
     cameras = cameras_by_class(manifest)
@@ -140,7 +144,8 @@ def _write_run_files(files: RunFiles, cfg: TrainConfig, world: World, manifest: 
         arch=cfg.arch, classes=manifest.classes, cameras=cameras,
         dataset=manifest.name, manifest=str(manifest.directory), rows_sha256=manifest.rows_sha256,
         input_size=cfg.input_size, grid=cfg.grid, world_size=world.size, device=world.device.type,
-        amp=use_amp(cfg.amp, world.device), channels_last=use_channels_last(cfg.channels_last, world.device)))
+        amp=use_amp(cfg.amp, world.device), channels_last=use_channels_last(cfg.channels_last, world.device),
+        data_path=data_path))
 
 
 def checkpoint_state(s: Session, step: int) -> dict[str, Any]:

@@ -55,6 +55,8 @@ def train(cfg: TrainConfig, tick: Tick | None = None, log: Log | None = None,
     try:
         main = world.main
         session = open_session(cfg, world, tick if main else None, warn if main else _quiet)
+        if log and main:
+            log(f"training pixels: {session.pixels}")
         if session.start and log and main:
             log(f"{cfg.run_dir} is already trained ({cfg.steps} steps)" if session.start >= cfg.steps
                 else f"resuming {cfg.run_dir} from step {session.start} of {cfg.steps}")
