@@ -73,6 +73,8 @@ def test_every_slice_of_a_tiled_image_is_the_full_decode(tmp_path: Path, kind: s
         y0, x0 = int(rng.integers(0, height)), int(rng.integers(0, width))
         y1, x1 = int(rng.integers(y0, height + 1)), int(rng.integers(x0, width + 1))
         assert np.array_equal(tiled[y0:y1, x0:x1], full[y0:y1, x0:x1]), (y0, y1, x0, x1)
+    with pytest.raises(TypeError, match="slices with step 1"):
+        tiled[::2, 0:4]
     tiles = len(tiled.layout.tiles)
     assert tiles == (1 if kind == "png" else -(-height // TILE) * -(-width // TILE))
 

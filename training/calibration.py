@@ -4,7 +4,8 @@ Fitted on the validation split (devices training never saw, which also chose the
 ``camid evaluate``; read by ``camid predict`` and ``camid export-model``. It holds the crop layout
 the fit used (a temperature is only valid for the evidence it was fitted on, so ``predict``
 reuses it), the temperature, the class prototypes in feature space (mean feature of training
-images), the open-set score chosen and its threshold for the stated false-alarm rate, and the
+images) and the shrunk within-class covariance of their crops (low-rank, ``forensic.Whitening``),
+the open-set score chosen and every score's threshold for the stated false-alarm rate, and the
 EXIF likelihood-ratio threshold with its error rates as measured on the test split.
 """
 

@@ -86,12 +86,17 @@ def image_evidence(loaded: LoadedModel, pixels: np.ndarray, layout: CropLayout, 
     """Per-crop logits and features of one decoded image (D4 views averaged within a crop)."""
     boxes = crop_boxes(pixels.shape[0], pixels.shape[1], layout, grid)
     per_crop = 8 if layout.d4 else 1
-    views: list[np.ndarray] = []
-    for box in boxes:
-        crop = np.ascontiguousarray(pixels[box.y:box.y + box.size, box.x:box.x + box.size])
-        views.extend(tta_views(crop, box.size, corners=False, d4=True) if layout.d4 else [crop])
-    logits, features = logits_and_features(loaded, views, batch_size)
-    return ImageEvidence(_per_crop(logits, per_crop), _per_crop(features, per_crop)), boxes
+    chunk = max(1, batch_size // per_crop)  # a batch's worth of views at a time, not 64 x 8 at once
+    logits, features = [], []
+    for start in range(0, len(boxes), chunk):
+        views: list[np.ndarray] = []
+        for box in boxes[start:start + chunk]:
+            crop = np.ascontiguousarray(pixels[box.y:box.y + box.size, box.x:box.x + box.size])
+            views.extend(tta_views(crop, box.size, corners=False, d4=True) if layout.d4 else [crop])
+        z, f = logits_and_features(loaded, views, batch_size)
+        logits.append(_per_crop(z, per_crop))
+        features.append(_per_crop(f, per_crop))
+    return ImageEvidence(np.concatenate(logits), np.concatenate(features)), boxes
 
 
 def _per_crop(values: np.ndarray, per_crop: int) -> np.ndarray:

@@ -244,6 +244,8 @@ class TiledImage:
 
     def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
         rows, cols = key[0], key[1]
+        if not isinstance(rows, slice) or not isinstance(cols, slice) or {rows.step, cols.step} - {None, 1}:
+            raise TypeError("a tiled image takes [y0:y1, x0:x1] slices with step 1")
         y0, y1, _ = rows.indices(self.layout.height)
         x0, x1, _ = cols.indices(self.layout.width)
         out = np.empty((max(0, y1 - y0), max(0, x1 - x0), 3), np.uint8)
