@@ -32,44 +32,35 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# $(call apt_install,PACKAGE,WHY,PRESENT,MISSING): unless the shell test PRESENT succeeds, install
+# Debian's PACKAGE with apt-get (as root; refreshing the lists once if the first try fails), else
+# stop with the message MISSING. The postgres, chromium and turbojpeg targets below use it.
+define apt_install
+	@if $(3); then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's $(1) ($(2))"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends $(1) >/dev/null 2>&1 \
+	    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $(1) >/dev/null; } \
+	    || { echo "installing $(1) with apt-get failed (see above)" >&2; exit 1; }; \
+	else echo "$(4)" >&2; \
+	  exit 1; fi
+endef
+
 # The catalog tests also run on PostgreSQL: each run starts its own throwaway server on loopback
 # from Debian's postgresql package (tests/pgserver.py), which this installs when it is missing.
 postgres:
-	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing Debian's postgresql (for the PostgreSQL catalog tests)"; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get install -y -q --no-install-recommends postgresql >/dev/null 2>&1 \
-	    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends postgresql >/dev/null; } \
-	    || { echo "installing postgresql with apt-get failed (see above)" >&2; exit 1; }; \
-	else echo "PostgreSQL's server is missing: install Debian's postgresql (apt-get install postgresql)" >&2; \
-	  exit 1; fi
+	$(call apt_install,postgresql,for the PostgreSQL catalog tests,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null,PostgreSQL's server is missing: install Debian's postgresql (apt-get install postgresql))
 
 # The dataset card's browser test renders report.html in headless Chromium (tests/chromium.py),
 # from Debian's chromium package, which this installs when it is missing.
 chromium:
-	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing Debian's chromium (for the dataset card's browser test)"; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 \
-	    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium >/dev/null; } \
-	    || { echo "installing chromium with apt-get failed (see above)" >&2; exit 1; }; \
-	else echo "Chromium is missing: install Debian's chromium (apt-get install chromium)" >&2; \
-	  exit 1; fi
+	$(call apt_install,chromium,for the dataset card's browser test,command -v chromium >/dev/null || command -v chromium-browser >/dev/null,Chromium is missing: install Debian's chromium (apt-get install chromium))
 
 # Training at scale reads lossless JPEG tiles (training/tilestore.py), cut by libjpeg-turbo's
 # TurboJPEG library from Debian's libturbojpeg0, which this installs when it is missing.
 turbojpeg:
-	@if compgen -G '/usr/lib/*/libturbojpeg.so.0' >/dev/null || [ -e /usr/lib/libturbojpeg.so.0 ]; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing Debian's libturbojpeg0 (for the lossless JPEG tile store)"; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get install -y -q --no-install-recommends libturbojpeg0 >/dev/null 2>&1 \
-	    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends libturbojpeg0 >/dev/null; } \
-	    || { echo "installing libturbojpeg0 with apt-get failed (see above)" >&2; exit 1; }; \
-	else echo "libturbojpeg is missing: install Debian's libturbojpeg0 (apt-get install libturbojpeg0)" >&2; \
-	  exit 1; fi
+	$(call apt_install,libturbojpeg0,for the lossless JPEG tile store,compgen -G '/usr/lib/*/libturbojpeg.so.0' >/dev/null || [ -e /usr/lib/libturbojpeg.so.0 ],libturbojpeg is missing: install Debian's libturbojpeg0 (apt-get install libturbojpeg0))
 
 test: lint postgres chromium turbojpeg
 	CAMID_REQUIRE_POSTGRES=1 CAMID_REQUIRE_CHROMIUM=1 CAMID_REQUIRE_ONNX=1 CAMID_REQUIRE_TURBOJPEG=1 \
