@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import CamidError
-from training.imageio import image_size
-from training.pixelcache import DirectSource, PixelCache, PixelSource, SourceImage
+from training.pixelcache import DirectSource, PixelCache, PixelSource, SourceImage, decoded_bytes
 from training.tilestore import TileStore, turbojpeg_available
 
 DATA_PATHS = ("auto", "cache", "tiles", "direct")
@@ -34,18 +33,6 @@ class Choice:
     source: PixelSource
     name: str
     why: str
-
-
-def decoded_bytes(images: Sequence[SourceImage]) -> int:
-    """What the pixel cache would hold: 3 bytes per pixel, sizes from the manifest or the header."""
-    total = 0
-    for image in {im.sha256: im for im in images}.values():
-        if image.width and image.height:
-            total += image.width * image.height * 3
-        else:
-            width, height = image_size(image.path)
-            total += width * height * 3
-    return total
 
 
 def choose(data_path: str, cache_dir: str | None, images: Sequence[SourceImage]) -> Choice:

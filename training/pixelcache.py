@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import numpy as np
 
@@ -56,14 +56,78 @@ class DirectSource:
         return decode_rgb(image.path)
 
 
-class PixelCache:
+def decoded_bytes(images: Sequence[SourceImage]) -> int:
+    """What the pixel cache holds for these images: 3 bytes per pixel, one entry per SHA-256; sizes
+    from the manifest, else from the file's header."""
+    total = 0
+    for image in {im.sha256: im for im in images}.values():
+        if image.width and image.height:
+            total += image.width * image.height * 3
+        else:
+            width, height = image_size(image.path)
+            total += width * height * 3
+    return total
+
+
+class EntryStore:
+    """One file per image under ``root``, keyed by its SHA-256, built once per dataset.
+
+    Entries are written beside their target and renamed, so a killed build leaves no half entry
+    and a restarted one builds only what is missing. Subclasses say what an entry holds.
+    """
+
+    root: Path
+    suffix = ""
+    stage = ""  # the progress line's name
+    fsync = False
+
+    def entry(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / f"{sha256}{self.suffix}"
+
+    def add(self, image: SourceImage) -> int:
+        raise NotImplementedError
+
+    def missing(self, images: Sequence[SourceImage]) -> list[SourceImage]:
+        unique = {im.sha256: im for im in images}
+        return [im for sha, im in unique.items() if not self.entry(sha).exists()]
+
+    def ensure(self, images: Sequence[SourceImage], workers: int = 1, tick: Tick | None = None) -> int:
+        """Build every missing entry (threads: OpenCV's decode and TurboJPEG release the GIL).
+        Returns how many."""
+        todo = self.missing(images)
+        if not todo:
+            return 0
+        self._check_space(todo)
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for done, _ in enumerate(pool.map(self.add, todo), start=1):
+                if tick:
+                    tick(self.stage, done, len(todo))
+        return len(todo)
+
+    def _check_space(self, todo: Sequence[SourceImage]) -> None:
+        """Fail before writing anything when the entries cannot fit (a subclass that can tell)."""
+
+    def _publish(self, sha256: str, write: Callable[[BinaryIO], object]) -> None:
+        """Write an entry beside its target with ``write``, then rename it into place."""
+        target = self.entry(sha256)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            write(fh)
+            if self.fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, target)
+
+
+class PixelCache(EntryStore):
     """Decoded pixels on disk, one memory-mappable ``.npy`` per image."""
+
+    suffix = ".npy"
+    stage = "pixel cache"
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root) / CACHE_VERSION
-
-    def entry(self, sha256: str) -> Path:
-        return self.root / sha256[:2] / f"{sha256}.npy"
 
     def pixels(self, image: SourceImage) -> np.ndarray:
         """A read-only memory map of the image (slicing it reads only the crop's rows)."""
@@ -76,35 +140,12 @@ class PixelCache:
     def add(self, image: SourceImage) -> int:
         """Decode one image into the cache; returns the bytes written."""
         rgb = decode_rgb(image.path)
-        target = self.entry(image.sha256)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.save(fh, rgb, allow_pickle=False)
-        os.replace(tmp, target)
+        self._publish(image.sha256, lambda fh: np.save(fh, rgb, allow_pickle=False))
         return rgb.nbytes
-
-    def missing(self, images: Sequence[SourceImage]) -> list[SourceImage]:
-        unique = {im.sha256: im for im in images}
-        return [im for sha, im in unique.items() if not self.entry(sha).exists()]
-
-    def ensure(self, images: Sequence[SourceImage], workers: int = 1, tick: Tick | None = None) -> int:
-        """Build every missing entry (threads: OpenCV's decode releases the GIL). Returns how many."""
-        todo = self.missing(images)
-        if not todo:
-            return 0
-        self._check_space(todo)
-        done = 0
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for _ in pool.map(self.add, todo):
-                done += 1
-                if tick:
-                    tick("pixel cache", done, len(todo))
-        return done
 
     def _check_space(self, todo: Sequence[SourceImage]) -> None:
         """Fail before writing anything when the entries cannot fit on the cache's disk."""
-        need = sum(w * h * 3 + 128 for w, h in (image_size(im.path) for im in todo))
+        need = decoded_bytes(todo) + 128 * len(todo)
         self.root.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(self.root).free
         if need > free * 0.95:

@@ -27,7 +27,6 @@ import os
 import struct
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,7 @@ import cv2
 import numpy as np
 
 from pipeline.errors import CamidError
-from pipeline.records import Tick
-from training.pixelcache import SourceImage
+from training.pixelcache import EntryStore, SourceImage
 
 STORE_VERSION = "tiles-v1"
 MAGIC = b"CAMIDTL1"
@@ -144,17 +142,18 @@ def decode_layout(head: bytes) -> Layout:
     return Layout(doc["height"], doc["width"], doc["tile"], tiles, 12 + size)
 
 
-class TileStore:
+class TileStore(EntryStore):
     """Lossless JPEG tiles on disk, one entry per image (keyed by SHA-256, like the pixel cache)."""
+
+    suffix = ".tiles"
+    stage = "tile store"
+    fsync = True
 
     def __init__(self, root: str | os.PathLike[str], decoded_tiles: int = DECODED_TILES) -> None:
         self.root = Path(root) / STORE_VERSION
         self.decoded_tiles = decoded_tiles
         self._layouts: dict[str, Layout] = {}
         self._decoded: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
-
-    def entry(self, sha256: str) -> Path:
-        return self.root / sha256[:2] / f"{sha256}.tiles"
 
     def add(self, image: SourceImage) -> int:
         """Cut one image into its entry; returns the bytes written."""
@@ -166,28 +165,8 @@ class TileStore:
             blob = encode_entry(*cut(data))
         except CamidError as exc:
             raise CamidError(f"{image.path}: {exc}") from None
-        target = self.entry(image.sha256)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(blob)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        self._publish(image.sha256, lambda fh: fh.write(blob))
         return len(blob)
-
-    def missing(self, images: Sequence[SourceImage]) -> list[SourceImage]:
-        unique = {im.sha256: im for im in images}
-        return [im for sha, im in unique.items() if not self.entry(sha).exists()]
-
-    def ensure(self, images: Sequence[SourceImage], workers: int = 1, tick: Tick | None = None) -> int:
-        """Cut every image that has no entry yet (threads: the transform releases the GIL)."""
-        todo = self.missing(images)
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for done, _ in enumerate(pool.map(self.add, todo), start=1):
-                if tick:
-                    tick("tile store", done, len(todo))
-        return len(todo)
 
     def pixels(self, image: SourceImage) -> TiledImage:
         """The image as an array-like: ``.shape``, and slicing decodes only the tiles it needs."""
@@ -219,7 +198,8 @@ class TileStore:
         if hit is not None:
             self._decoded.move_to_end(key)
             return hit
-        layout, tile = self.layout(image), self.layout(image).tiles[index]
+        layout = self.layout(image)
+        tile = layout.tiles[index]
         with open(self.entry(image.sha256), "rb") as fh:
             fh.seek(layout.data_start + tile.offset)
             data = np.frombuffer(fh.read(tile.length), np.uint8)
