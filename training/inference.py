@@ -18,7 +18,7 @@ from torch import nn
 from pipeline.errors import CamidError
 from training.config import TrainConfig, load_train_config
 from training.device import autocast, prepare, resolve_device, use_amp, use_channels_last
-from training.models import build_model
+from training.models import build_model, final_linear
 from training.rundir import RunFiles, RunInfo, load_checkpoint, read_info
 
 
@@ -69,10 +69,10 @@ def probabilities(loaded: LoadedModel, views: Sequence[np.ndarray], batch_size: 
 
 def last_linear(model: nn.Module) -> nn.Linear:
     """The classifier head: the network's last ``nn.Linear`` (its input is the image feature)."""
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not linears:
+    found = final_linear(model)
+    if found is None:
         raise CamidError(f"{type(model).__name__} has no final linear classifier")
-    return linears[-1]
+    return found[1]
 
 
 @torch.no_grad()

@@ -135,12 +135,24 @@ def _remap_densenet(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def replace_head(model: nn.Module, num_classes: int) -> None:
     """Swap the last ``nn.Linear`` (the ImageNet classifier) for a fresh one with ``num_classes``."""
-    linears = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if not linears:
+    swap_final_linear(model, lambda old: nn.Linear(old.in_features, num_classes))
+
+
+def swap_final_linear(model: nn.Module, make: Callable[[nn.Linear], nn.Module]) -> nn.Linear:
+    """Put ``make(head)`` where the network's last ``nn.Linear`` was (in place); return that linear."""
+    found = final_linear(model)
+    if found is None:
         raise CamidError(f"{type(model).__name__} has no final linear classifier to replace")
-    name, old = linears[-1]
-    parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
-    setattr(parent, name.rsplit(".", 1)[-1], nn.Linear(old.in_features, num_classes))
+    name, head = found
+    parent, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent), child, make(head))
+    return head
+
+
+def final_linear(model: nn.Module) -> tuple[str, nn.Linear] | None:
+    """The network's last ``nn.Linear`` (its classifier head) and its module path, if it has one."""
+    linears = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    return linears[-1] if linears else None
 
 
 def logits_of(output: object) -> torch.Tensor:

@@ -30,7 +30,8 @@ from torch import nn
 from pipeline.errors import CamidError
 from training.calibration import Calibration, read_calibration
 from training.device import MEAN, STD, prepare
-from training.inference import LoadedModel, last_linear, load_run
+from training.inference import LoadedModel, load_run
+from training.models import swap_final_linear
 
 if TYPE_CHECKING:
     import onnx
@@ -75,11 +76,7 @@ class ExportedNet(nn.Module):
 def _detach_head(body: nn.Module) -> nn.Linear:
     """Replace ``body``'s last ``nn.Linear`` with ``nn.Identity`` (in place) and return the linear,
     so ``body`` ends in the feature that ``logits_and_features`` reads with its hook."""
-    head = last_linear(body)
-    name = next(name for name, module in body.named_modules() if module is head)
-    parent, _, child = name.rpartition(".")
-    setattr(body.get_submodule(parent), child, nn.Identity())
-    return head
+    return swap_final_linear(body, lambda _head: nn.Identity())
 
 
 def _require_exporter() -> None:
