@@ -18,7 +18,7 @@ import numpy as np
 from pipeline.errors import CamidError
 from training.alterations import tta_views
 from training.augment import Grid
-from training.forensic import ImageEvidence
+from training.forensic import ImageEvidence, softmax
 from training.inference import LoadedModel, logits_and_features
 
 LAYOUTS = ("grid", "corners")
@@ -105,8 +105,7 @@ def _per_crop(values: np.ndarray, per_crop: int) -> np.ndarray:
 
 def spread(evidence: ImageEvidence, label: int) -> dict[str, float]:
     """How much the crops agree: the share voting for ``label`` and its probability's spread."""
-    logp = evidence.crop_logits - evidence.crop_logits.max(axis=1, keepdims=True)
-    probs = np.exp(logp) / np.exp(logp).sum(axis=1, keepdims=True)
+    probs = softmax(evidence.crop_logits)
     votes: Sequence[bool] = list(probs.argmax(axis=1) == label)
     return {"agreeing_crops": float(np.mean(votes)), "probability_min": float(probs[:, label].min()),
             "probability_max": float(probs[:, label].max()), "probability_std": float(probs[:, label].std())}

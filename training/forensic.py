@@ -104,18 +104,12 @@ def fit_temperature(scores: np.ndarray, labels: Sequence[int], low: float = 0.05
 
 
 def expected_calibration_error(probs: np.ndarray, labels: Sequence[int], bins: int = ECE_BINS) -> float:
-    """ECE of the top-1 confidence over ``bins`` equal-width bins (0 when there is nothing to score)."""
-    probs = np.asarray(probs, dtype=np.float64)
-    if len(probs) == 0:
-        return 0.0
-    confidence, hits = probs.max(axis=1), probs.argmax(axis=1) == np.asarray(labels)
-    index = np.minimum((confidence * bins).astype(int), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        mine = index == b
-        if mine.any():
-            total += mine.mean() * abs(hits[mine].mean() - confidence[mine].mean())
-    return float(total)
+    """ECE of the top-1 confidence over ``bins`` equal-width bins (0 when there is nothing to score):
+    each bin's |accuracy - mean confidence|, weighted by its share of the images."""
+    points = reliability(probs, labels, bins)
+    total = sum(count for _, _, count in points)
+    return float(sum(count * abs(hits - confidence) for confidence, hits, count in points) / total) \
+        if total else 0.0
 
 
 def reliability(probs: np.ndarray, labels: Sequence[int],
