@@ -109,13 +109,18 @@ def write_old_format(directory: Path, version: int = 1) -> None:
         writer.writerow(row if version == 1 else [*row, "Apple", "iPhone 6", 3264, 2448, "4:2:0"])
         texts[split] = buf.getvalue()
         (directory / f"{split}.csv").write_text(texts[split])
-    digest = hashlib.sha256()
-    for split in ("train", "val"):
-        digest.update(split.encode() + b"\0" + texts[split].encode() + b"\0")
     (directory / "manifest.json").write_text(json.dumps({
         "format": f"camid-manifest/{version}", "name": "old", "classes": ["iPhone-6"],
         "registry_hash": "r", "policy_hash": "p", "seed": 1, "counts": {},
-        "files": {"train": "train.csv", "val": "val.csv"}, "rows_sha256": digest.hexdigest()}))
+        "files": {"train": "train.csv", "val": "val.csv"}, "rows_sha256": rows_digest(texts)}))
+
+
+def rows_digest(texts: dict[str, str]) -> str:
+    """The rows hash an older camid wrote over its splits' CSV texts (in the order given)."""
+    digest = hashlib.sha256()
+    for split, text in texts.items():
+        digest.update(split.encode() + b"\0" + text.encode() + b"\0")
+    return digest.hexdigest()
 
 
 def write_format_1(directory: Path) -> None:
@@ -160,13 +165,10 @@ def test_a_format_3_dataset_still_loads_and_verifies(tmp_path: Path) -> None:
     write(tmp_path / "ds")
     root = tmp_path / "ds"
     texts = {s: (root / f"{s}.csv").read_text() for s in ("train", "val", "test")}
-    digest = hashlib.sha256()
-    for split, text in texts.items():
-        digest.update(split.encode() + b"\0" + text.encode() + b"\0")
     doc = json.loads((root / "manifest.json").read_text())
     (root / "heldout.csv").unlink()
     (root / "manifest.json").write_text(json.dumps({
-        **doc, "format": "camid-manifest/3", "rows_sha256": digest.hexdigest(),
+        **doc, "format": "camid-manifest/3", "rows_sha256": rows_digest(texts),
         "files": {s: f"{s}.csv" for s in texts}}))
     manifest = read_manifest(root)
     assert manifest.format == "camid-manifest/3" and manifest.heldout == () and len(manifest.test) == 3
