@@ -72,7 +72,7 @@ def smoothing_score(luma: np.ndarray, luma_table: tuple[int, ...], quality: int 
         textured = (texture > np.median(texture)) & exposed
         score = max(score, _worst_excess(bare & textured, textured, window))
     if quality is not None and quality >= 95:
-        noisy = _worst_excess(bare & exposed, exposed, window, typical_at_most=0.01)
+        noisy = _worst_excess(bare & exposed, exposed, window, typical_at_most=0.1)
         score = max(score, noisy)
     return score
 

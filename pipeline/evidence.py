@@ -51,6 +51,7 @@ class PixelFacts:
     thumbnail_local: float | None = None
     resampling: float | None = None
     smoothing: float | None = None
+    edge_blur: float | None = None
     copy_move: float | None = None
     recompression: float | None = None
     notes: tuple[str, ...] = ()

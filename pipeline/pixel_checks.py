@@ -41,6 +41,9 @@ def pixel_findings(pixels: PixelFacts, policy: Policy) -> list[Finding]:
         found += _over(pixels.smoothing, limit("pixels.max_smoothing"), Reason.LOCAL_EDIT,
                        "a region's share of blocks stripped of fine detail is {v:.0%} above the rest's "
                        "(> {t:.0%})")
+        found += _over(pixels.edge_blur, limit("pixels.max_edge_blur"), Reason.LOCAL_EDIT,
+                       "a region's edges are {v:.2f} px (Gaussian sigma) wider than the image's typical "
+                       "edge: blurred after capture (> {t:g} px)")
         found += _over(pixels.copy_move, limit("pixels.max_copy_move"), Reason.LOCAL_EDIT,
                        "{v:.1%} of the image is copied from elsewhere in it (> {t:.1%})")
     return found

@@ -26,7 +26,7 @@ from pipeline.evidence import PixelFacts
 from pipeline.records import ImageFacts
 
 DECODER = f"libjpeg-turbo via simplejpeg {simplejpeg.__version__}, luma, ISLOW IDCT"
-PIXEL_VERSION = 1  # bump when a detector changes what it measures, so curate measures again
+PIXEL_VERSION = 2  # bump when a detector changes what it measures, so curate measures again
 # copy-move matching (the costliest detector) runs only where the thumbnail does not already
 # vouch for the whole frame: no thumbnail, or one region of it differing by this much or more
 CLEAN_THUMBNAIL = 8.0
@@ -71,6 +71,7 @@ def measure(data: bytes, facts: ImageFacts) -> PixelFacts:
         thumbnail_local=None if thumb is None else round(thumb[1], 3),
         resampling=round(detectors.resampling_score(luma), 4),
         smoothing=None if smoothing is None else round(smoothing, 4),
+        edge_blur=round(detectors.edge_blur_score(luma), 4),
         copy_move=None if copy_move is None else round(copy_move, 4),
         recompression=None if recompression is None else round(recompression, 4),
         notes=tuple(notes),

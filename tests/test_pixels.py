@@ -72,6 +72,65 @@ def test_smoothing_score(original: np.ndarray) -> None:
     assert before < 0.3 and after > 0.7
 
 
+def _blurred(pixels: np.ndarray, box: tuple[int, int, int, int], radius: float) -> np.ndarray:
+    top, left, bottom, right = box
+    out = pixels.copy()
+    region = Image.fromarray(pixels[top:bottom, left:right]).filter(ImageFilter.GaussianBlur(radius))
+    out[top:bottom, left:right] = np.asarray(region)
+    return out
+
+
+def _scene(seed: int = 3) -> np.ndarray:
+    """Sharp-edged shapes on a textured, noisy ground: edges everywhere, as in a street photo."""
+    rng = np.random.default_rng(seed)
+    grey = camera_like(seed)[..., 0].astype(np.int16)
+    for _ in range(60):
+        y, x = int(rng.integers(0, 440)), int(rng.integers(0, 600))
+        grey[y:y + int(rng.integers(12, 40)), x:x + int(rng.integers(12, 40))] += int(rng.choice([-60, 60]))
+    grey = np.clip(grey, 20, 235).astype(np.uint8)
+    return np.stack([grey, grey, grey], axis=-1)
+
+
+def _blown_sky() -> np.ndarray:
+    """A plain wall with sharp-edged panels under a sky that rolls off into 255 over a few rows:
+    the roll-off's tiles would read as a 4-px blur (1.1 px above the panels' edges) if tiles
+    touching clipped pixels counted."""
+    rng = np.random.default_rng(1)
+    grey = 110 + rng.normal(0, 0.8, (480, 640))
+    for _ in range(40):
+        y, x = int(rng.integers(240, 440)), int(rng.integers(0, 600))
+        grey[y:y + 30, x:x + 30] += 50
+    weight = 1 / (1 + np.exp(np.clip((np.arange(480.0)[:, None] - 150) / 3, -50, 50)))
+    sky = np.clip(grey * (1 - weight) + 300 * weight, 0, 255).astype(np.uint8)
+    return np.stack([sky, sky, sky], axis=-1)
+
+
+@pytest.mark.parametrize(("case", "low", "high"), [
+    ("unaltered", 0.0, 0.6),
+    ("whole image blurred alike", 0.0, 0.6),  # nothing wider than the image's own edges
+    ("region blurred, radius 2", 1.2, 4.0),
+    ("region blurred, radius 3", 1.8, 4.0),
+    ("roll-off into a blown sky", 0.0, 0.5),
+])
+def test_edge_blur_score(case: str, low: float, high: float) -> None:
+    scene = _scene()
+    pixels = {
+        "unaltered": scene,
+        "whole image blurred alike": _blurred(scene, (0, 0, 480, 640), 2),
+        "region blurred, radius 2": _blurred(scene, (100, 200, 356, 456), 2),
+        "region blurred, radius 3": _blurred(scene, (100, 200, 356, 456), 3),
+    }.get(case)
+    if pixels is None:  # the top third rolls off softly into a blown-out sky (255): soft, not blurred
+        pixels = _blown_sky()
+    score = detectors.edge_blur_score(luma_of(encoded(pixels)))
+    assert low <= score <= high, (case, score)
+
+
+def test_edge_blur_needs_edges() -> None:
+    flat = np.full((240, 320), 128, np.uint8)
+    assert detectors.edge_blur_score(flat) == 0.0
+
+
 def test_copy_move_score(original: np.ndarray) -> None:
     copied = original.copy()
     copied[40:200, 300:460] = original[250:410, 43:203]  # off the 8-pixel grid
@@ -128,8 +187,8 @@ def test_measure_reports_every_value_and_hash(original: np.ndarray, full_policy)
     data = encoded(original)
     pixels = measure(data, facts_from_bytes(data))
     assert pixels.decoder.startswith("libjpeg-turbo") and pixels.phash and len(pixels.phash) == 16
-    for value in (pixels.flat_fraction, pixels.resampling, pixels.smoothing, pixels.copy_move,
-                  pixels.recompression):
+    for value in (pixels.flat_fraction, pixels.resampling, pixels.smoothing, pixels.edge_blur,
+                  pixels.copy_move, pixels.recompression):
         assert value is not None
     assert pixels.thumbnail_error is None and "no JPEG thumbnail" in pixels.notes[0]
     assert pixel_findings(pixels, full_policy) == []
