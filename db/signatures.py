@@ -1,7 +1,8 @@
 """What the catalog knows of encoder signatures: how many files and uploaders carry each one.
 
 ``Signatures`` is the part of ``db.catalog.Catalog`` that ``pipeline.signature_book`` learns
-from: counts per camera, firmware, size, quality and signature, and a readable example of each.
+from: counts per camera, firmware, size, quality and signature, a readable example of each, and
+each measured file's thumbnail agreement (``pipeline.thumbnail_book`` learns each camera's).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from sqlalchemy import Engine, func, select
 
 from db.models import CandidateRow, ImageRow
-from pipeline.evidence import EncoderSignature, SignatureCount
+from pipeline.evidence import EncoderSignature, SignatureCount, ThumbnailSample
 from pipeline.facts_codec import facts_from_json
 
 
@@ -49,4 +50,25 @@ class Signatures:
                 signature = facts_from_json(json.loads(doc)).signature
                 if signature is not None:
                     out[sig] = signature
+        return out
+
+    def thumbnail_samples(self) -> list[ThumbnailSample]:
+        """Every measured file's worst-region thumbnail difference, once per uploader of it.
+
+        Read from the stored pixel facts (JSON, so one query on SQLite and PostgreSQL alike);
+        files without a decodable thumbnail have no value and are left out.
+        """
+        i, c = ImageRow, CandidateRow
+        uploader = c.source + ":" + func.coalesce(c.author, "")
+        stmt = (select(i.make, i.model, i.width, i.height, i.quality, i.signature, uploader, i.pixel_json)
+                .join(c, c.image_id == i.id)
+                .where(i.signature.is_not(None), i.pixel_json.is_not(None))
+                .distinct())
+        out = []
+        with self.engine.connect() as conn:
+            for make, model, width, height, quality, sig, who, doc in conn.execute(stmt):
+                value = json.loads(doc or "{}").get("thumbnail_local")
+                if value is not None:
+                    out.append(ThumbnailSample(make, model, width, height, quality, str(sig), who,
+                                               float(value)))
         return out

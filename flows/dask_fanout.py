@@ -91,7 +91,8 @@ def curate_shards(data_dir: str, catalog: str, registry: str | None, workers: in
     """Header reading (claimed), judging (here), the pixel stage (sharded by SHA-256), judging
     again, then hashing what is left unhashed (sharded)."""
     from db import Catalog
-    from flows.stages.curate import judge_all, learn_book
+    from flows.stages.curate import judge_all
+    from flows.stages.learning import learn_book
     from pipeline.policy import load_policy
     from pipeline.registry_load import load_registry
 
@@ -107,7 +108,7 @@ def curate_shards(data_dir: str, catalog: str, registry: str | None, workers: in
         measures = [pixel_task.submit(settings, i, workers) for i in range(workers)]
         measured = sum(future.result() for future in measures)
         with Catalog.open(settings.catalog_url) as cat:
-            outcome.update(judge_all(cat, reg, chosen, book))
+            outcome.update(judge_all(cat, reg, chosen, learn_book(cat, reg, chosen)))
     hashes = [hash_task.submit(settings, i, workers) for i in range(workers)]
     hashed = [future.result() for future in hashes]
     return {"read": sum(n for n, _ in read), "judged": len(outcome), "accepted": sum(outcome.values()),

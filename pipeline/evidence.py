@@ -72,3 +72,17 @@ class SignatureCount:
     signature: str
     uploader: str
     files: int
+
+
+@dataclass(frozen=True, slots=True)
+class ThumbnailSample:
+    """One measured file's thumbnail agreement, with what learning it per camera filters on."""
+
+    make: str | None
+    model: str | None
+    width: int | None
+    height: int | None
+    quality: int | None
+    signature: str
+    uploader: str
+    thumbnail_local: float

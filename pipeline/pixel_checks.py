@@ -10,10 +10,16 @@ from pipeline.evidence import PixelFacts
 from pipeline.policy import Policy
 from pipeline.records import Reason
 from pipeline.scan_checks import Finding
+from pipeline.thumbnail_book import LearnedThumbnail
 
 
-def pixel_findings(pixels: PixelFacts, policy: Policy) -> list[Finding]:
-    """Every pixel check that fails, with its measured value and threshold."""
+def pixel_findings(pixels: PixelFacts, policy: Policy,
+                   thumbnail: LearnedThumbnail | None = None) -> list[Finding]:
+    """Every pixel check that fails, with its measured value and threshold.
+
+    ``thumbnail``: the file's camera's learned thumbnail agreement, which tightens the policy's
+    regional threshold for that camera (``pipeline.thumbnail_book``).
+    """
     found: list[Finding] = []
     limit = policy.threshold
     if policy.applies("pixel_decode"):
@@ -26,9 +32,7 @@ def pixel_findings(pixels: PixelFacts, policy: Policy) -> list[Finding]:
     if policy.applies("thumbnail"):
         found += _over(pixels.thumbnail_error, limit("pixels.max_thumbnail_error"), Reason.THUMBNAIL_MISMATCH,
                        "the EXIF thumbnail differs from the image by {v:.1f} grey levels (> {t:g})")
-        found += _over(pixels.thumbnail_local, limit("pixels.max_thumbnail_local"), Reason.THUMBNAIL_MISMATCH,
-                       "one region of the EXIF thumbnail differs by {v:.1f} grey levels more than the "
-                       "rest (> {t:g})")
+        found += _thumbnail_local(pixels, limit("pixels.max_thumbnail_local"), thumbnail)
     if policy.applies("recompressed"):
         found += _over(pixels.recompression, limit("pixels.max_recompression"), Reason.RECOMPRESSED,
                        "the low-frequency DCT histograms fall {v:.0%} short of smooth, the mark of an "
@@ -53,3 +57,14 @@ def _over(value: float | None, threshold: float, reason: Reason, text: str) -> l
     if value is None or value <= threshold:
         return []
     return [(reason, text.format(v=value, t=threshold))]
+
+
+def _thumbnail_local(pixels: PixelFacts, threshold: float, learned: LearnedThumbnail | None) -> list[Finding]:
+    text = "one region of the EXIF thumbnail differs by {v:.1f} grey levels more than the rest (> {t:g}"
+    if learned is not None and learned.limit < threshold:
+        threshold = learned.limit
+        text += (f": the limit learned for this camera, whose thumbnails differ by a median "
+                 f"{learned.median:g} over {learned.files} files from {learned.uploaders} uploaders)")
+    else:
+        text += ")"
+    return _over(pixels.thumbnail_local, threshold, Reason.THUMBNAIL_MISMATCH, text)

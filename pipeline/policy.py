@@ -27,7 +27,9 @@ THRESHOLDS: dict[str, dict[str, tuple[float, float]]] = {
     "scan": {"noise_floor": (0.0, 64.0), "min_byte_variety": (0.0, 1.0)},
     "encoder": {"min_uploaders": (1, 1_000_000)},
     "pixels": {"max_flat": (0.0, 1.0), "max_thumbnail_error": (0.0, 255.0),
-               "max_thumbnail_local": (0.0, 255.0), "max_resampling": (-1.0, 1.0),
+               "max_thumbnail_local": (0.0, 255.0),
+               "learned_thumbnail_factor": (1.0, 100.0), "learned_thumbnail_floor": (0.0, 255.0),
+               "max_resampling": (-1.0, 1.0),
                "max_smoothing": (0.0, 16.0), "max_edge_blur": (0.0, 8.0), "max_copy_move": (0.0, 1.0),
                "max_recompression": (0.0, 1.0)},
 }

@@ -14,7 +14,9 @@ A file is then checked against the union of its camera's known signatures (``che
 - ``foreign``: no known signature has its tables and sampling: another encoder made the pixels;
 - ``unknown``: nothing is known of the camera yet (too few uploaders), and no rule is broken.
 
-Registry rules (``[cameras.ID.encoder]``) apply whatever has been learned.
+Registry rules (``[cameras.ID.encoder]``) apply whatever has been learned. The book also carries
+each camera's learned thumbnail agreement (``pipeline.thumbnail_book``), so that a verdict's
+staleness is one hash of everything the catalog taught it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from functools import cached_property
 from pipeline.evidence import EncoderSignature, SignatureCount
 from pipeline.registry import Camera, EncoderRules, Registry
 from pipeline.signature import PARTS, PIXEL_PARTS, differing_parts
+from pipeline.thumbnail_book import LearnedThumbnail
 
 _PIXEL_INDEX = tuple(i for i, name in enumerate(PARTS) if name in PIXEL_PARTS)
 
@@ -50,11 +53,15 @@ class SignatureBook:
     entries: tuple[LearnedSignature, ...] = ()
     min_uploaders: int = 3
     known_ids: dict[str, frozenset[str]] = field(default_factory=dict)
+    thumbnails: dict[str, LearnedThumbnail] = field(default_factory=dict)
 
     @cached_property
     def hash(self) -> str:
-        """Changes exactly when the set of established signatures changes (verdicts depend on it)."""
-        doc = {label: sorted(ids) for label, ids in sorted(self.known_ids.items())}
+        """Changes exactly when the established signatures or a learned thumbnail limit change
+        (verdicts depend on them)."""
+        doc: dict[str, object] = {label: sorted(ids) for label, ids in sorted(self.known_ids.items())}
+        if self.thumbnails:  # absent when nothing is learned, so older verdicts stay current
+            doc["thumbnail limits"] = {label: t.limit for label, t in sorted(self.thumbnails.items())}
         return hashlib.sha256(json.dumps(doc).encode()).hexdigest()
 
     def known(self, camera: Camera) -> frozenset[str]:

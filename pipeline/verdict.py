@@ -43,7 +43,7 @@ def judge(facts: ImageFacts, registry: Registry, policy: Policy, book: Signature
     if camera is not None:
         found += encoder_findings(facts, camera, policy, book, flags)
     if pixels is not None:
-        found += pixel_findings(pixels, policy)
+        found += pixel_findings(pixels, policy, book.thumbnails.get(camera.id) if camera else None)
     elif policy.pixel_checks and not found:
         found.append((Reason.PIXELS_UNCHECKED, "the pixel stage has not run on this file yet"))
     return _verdict(match.label, found, flags, registry, policy)

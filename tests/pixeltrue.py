@@ -4,7 +4,11 @@ Shared by ``tests/test_pixeltrue.py`` (which asserts the goals) and ``bench/pixe
 (which prints the false-accept and false-reject table for the README). Each original is a camera
 of its own: registered at its own size, its own firmware Software, a minimum quality of 1 (the
 real files are 56-96; quality is not what is measured here), and its own encoder signature as the
-one the catalog would have learned from many uploaders. Copies are judged against that.
+one the catalog would have learned from many uploaders. Copies are judged against that. A demo
+camera's thumbnail agreement is learned as the catalog would learn it, from twelve other files of
+the same simulated camera (four devices, four uploaders), never from the file judged; a real
+original is the only file of its camera here, so nothing is learned for it and the policy's own
+thumbnail threshold applies.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.evidence import PixelFacts
+from pipeline.evidence import PixelFacts, ThumbnailSample
 from pipeline.facts import facts_from_bytes
 from pipeline.pixels import measure
 from pipeline.policy import Policy
 from pipeline.records import Reason
 from pipeline.registry_load import build_registry
+from pipeline.signature_book import EMPTY_BOOK, SignatureBook
+from pipeline.thumbnail_book import learn_thumbnails
 from pipeline.verdict import judge
 from tests import forgeries
 
@@ -94,22 +100,66 @@ def evaluate(originals: list[forgeries.Original], policy: Policy, kinds: tuple[f
     """Every original and every copy of it, judged by the header stage and the pixel stage."""
     import time
 
+    learned_from = _demo_siblings(originals)
     for index, orig in enumerate(originals):
         registry = registry_for(orig, orig.data)
+        book = _book(registry, policy, learned_from.get(_demo_camera(orig.name), []))
         donor = originals[(index + 7) % len(originals)].pixels
-        yield _judged("original", orig.name, True, orig.data, registry, policy, time)
+        yield _judged("original", orig.name, True, orig.data, registry, policy, book, time)
         for kind in kinds:
             data = kind.make(orig, np.random.default_rng([index, len(kind.name)]), donor)
             if data is not None:
-                yield _judged(kind.name, orig.name, kind.camera_pixels, data, registry, policy, time)
+                yield _judged(kind.name, orig.name, kind.camera_pixels, data, registry, policy, book, time)
 
 
-def _judged(kind, name, camera_pixels, data, registry, policy, time) -> Outcome:  # type: ignore[no-untyped-def]
+def _demo_camera(name: str) -> str | None:
+    return name.removeprefix("demo/").split("_")[0] if name.startswith("demo/") else None
+
+
+def _demo_siblings(originals: list[forgeries.Original], count: int = 12) -> dict[str, list[ThumbnailSample]]:
+    """Per demo camera present, the thumbnail samples of ``count`` files judged nowhere here."""
+    cameras = {c for c in (_demo_camera(o.name) for o in originals) if c}
+    if not cameras:
+        return {}
+    from flows.demo.world import build_world
+
+    taken = {o.name.removeprefix("demo/") for o in originals}
+    out: dict[str, list[ThumbnailSample]] = {}
+    for f in build_world(len(taken) // len(cameras) + count):
+        camera = _demo_camera("demo/" + f.name)
+        if camera not in cameras or f.name in taken or f.expected_reasons:
+            continue
+        if len(out.get(camera, [])) >= count:
+            continue
+        facts = facts_from_bytes(f.data)
+        value = measure(f.data, facts).thumbnail_local
+        if value is not None and facts.signature is not None:
+            out.setdefault(camera, []).append(ThumbnailSample(
+                facts.make, facts.model, facts.width, facts.height, facts.quality, facts.signature.id,
+                f.author, value))
+    return out
+
+
+def _book(registry, policy: Policy, samples: list[ThumbnailSample]) -> SignatureBook:  # type: ignore[no-untyped-def]
+    if not samples:
+        return EMPTY_BOOK
+    thumbnails = learn_thumbnails(samples, registry,
+                                  min_uploaders=int(policy.threshold("encoder.min_uploaders")),
+                                  min_quality=lambda camera: camera.min_quality,
+                                  known=lambda camera: frozenset(camera.encoder.signatures),
+                                  factor=policy.threshold("pixels.learned_thumbnail_factor"),
+                                  floor=policy.threshold("pixels.learned_thumbnail_floor"),
+                                  ceiling=policy.threshold("pixels.max_thumbnail_local"))
+    return SignatureBook(thumbnails=thumbnails)
+
+
+def _judged(kind, name, camera_pixels, data, registry, policy, book, time) -> Outcome:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     facts = facts_from_bytes(data)
-    header = judge(facts, registry, dataclasses.replace(policy, checks=policy.checks - policy.pixel_checks))
+    header_only = dataclasses.replace(policy, checks=policy.checks - policy.pixel_checks)
+    header = judge(facts, registry, header_only, book)
     pixels = measure(data, facts) if facts.has_eoi and facts.error is None else None
-    full = judge(facts, registry, policy, pixels=pixels)
+    full = judge(facts, registry, policy, book, pixels=pixels)
     pixel_reasons = tuple(r for r in full.reasons if r not in header.reasons)
     return Outcome(kind, name, camera_pixels, header.reasons, pixel_reasons, full.flags,
                    time.perf_counter() - started, pixels)

@@ -107,6 +107,30 @@ def test_both_stages_and_learned_signatures(world) -> None:
     assert report.train + report.val + report.test == 9  # eight originals and the XMP copy
 
 
+def _faint_overlay(seed: int) -> np.ndarray:
+    """A 64 px patch of another photo laid over at 20% opacity: a ghosted-in object."""
+    pixels = jpegs.camera_pixels(SIZE, seed).astype(np.float32)
+    other = jpegs.camera_pixels(SIZE, seed + 50)[20:84, 30:94]
+    pixels[100:164, 150:214] = 0.8 * pixels[100:164, 150:214] + 0.2 * other
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(("policy_table", "rejected"), [
+    ({}, True),  # the Acme A1's thumbnails agree to 0.2 grey levels: its learned limit is the floor, 3
+    ({"learned_thumbnail_floor": 16.0}, False),  # no tighter than the policy's own 16
+])
+def test_the_thumbnail_limit_is_learned_per_camera(world, policy_table, rejected: bool) -> None:
+    """A faint overlay differs from its thumbnail by 6 grey levels in one region: within what loose
+    cameras' thumbnails differ (the policy's 16), far beyond what this camera's own do."""
+    registry, data, catalog, add, _ = world
+    add("faint", camera_file(24, _faint_overlay(24), thumbnail_from=jpegs.camera_pixels(SIZE, 24)), "eve")
+    curate(catalog, data, registry, load_policy(overrides={"pixels": policy_table}))
+    status, reasons = _status(catalog, "faint")
+    assert (status is CandidateStatus.REJECTED) == rejected
+    assert (reasons == ("thumbnail_mismatch",)) == rejected
+    assert all(_status(catalog, f"own{i}")[0] is CandidateStatus.ACCEPTED for i in range(8))
+
+
 def test_the_pixel_stage_survives_a_crash(world, monkeypatch) -> None:
     """Killed half-way, nothing is accepted without its pixel check; the next run finishes."""
     registry, data, catalog, _, _ = world
@@ -155,7 +179,10 @@ def test_signatures_command(world, tmp_path: Path) -> None:
     assert own["firmware"] == [{"software": "A1 v1.0", "files": 8, "uploaders": 4, "established": True}]
     assert own["parts"]["tables"].startswith("sha:") and own["parts"]["thumbnail"].startswith("160x")
     assert not other["established"] and other["parts"]["tables"] == "ijg:95"
+    thumb = camera["thumbnail"]  # eight originals from four uploaders, agreeing to under 0.2 grey levels
+    assert (thumb["files"], thumb["uploaders"], thumb["limit"]) == (8, 4, 3.0) and thumb["median"] < 0.3
     table = subprocess.run(base, capture_output=True, text=True, env=env, timeout=120)
     assert table.returncode == 0 and "learned" in table.stdout and own["id"][:20] in table.stdout
+    assert "Acme-A1: thumbnails differ from the image by a median" in table.stdout
     bad = subprocess.run([*base, "--camera", "Nope"], capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 1 and bad.stderr.startswith("camid: error: unknown camera 'Nope'")

@@ -98,7 +98,7 @@ def inspect(ctx: click.Context, files: tuple[str, ...], as_json: bool, policy: s
     book = EMPTY_BOOK
     if learned:
         from db import Catalog
-        from flows.stages.curate import learn_book
+        from flows.stages.learning import learn_book
 
         with Catalog.open(settings_of(ctx).catalog_url) as catalog:
             book = learn_book(catalog, registry, resolved)
@@ -120,24 +120,28 @@ def inspect(ctx: click.Context, files: tuple[str, ...], as_json: bool, policy: s
 @click.option("--policy", type=click.Path(dir_okay=False), help="Curation policy TOML (min_uploaders).")
 @click.pass_context
 def signatures(ctx: click.Context, camera: str | None, as_json: bool, policy: str | None) -> None:
-    """Each camera's encoder signatures: firmware, files, uploaders, learned or not, parts."""
+    """Each camera's encoder signatures (firmware, files, uploaders, learned, parts) and thumbnails."""
     from db import Catalog
-    from flows.stages.signatures import rows_to_json, signature_rows
+    from flows.stages.learning import learn_book
+    from flows.stages.signatures import rows_to_json, signature_rows, thumbnail_lines
     from pipeline.policy import load_policy
 
     registry, resolved = registry_of(ctx), load_policy(policy)
     if camera is not None and camera not in registry:
         raise CamidError(f"unknown camera {camera!r}; known: {', '.join(registry.ids)}")
     with Catalog.open(settings_of(ctx).catalog_url) as catalog:
-        rows = signature_rows(catalog, registry, resolved, camera)
+        book = learn_book(catalog, registry, resolved)
+        rows = signature_rows(catalog, registry, resolved, camera, book)
     if as_json:
-        click.echo(json.dumps(rows_to_json(rows, resolved), indent=2))
+        click.echo(json.dumps(rows_to_json(rows, resolved, book.thumbnails), indent=2))
         return
     from rich.console import Console
 
     from flows.cli.render import signatures_table
 
     Console().print(signatures_table(rows, int(resolved.threshold("encoder.min_uploaders"))))
+    for line in thumbnail_lines(book.thumbnails, camera):
+        click.echo(line)
 
 
 @cli.command()

@@ -24,6 +24,7 @@ from db import Catalog
 from flows.progress import Tick
 from flows.stages.datasets import check_stored, claim_dataset_dir, mark_dataset_dir
 from flows.stages.imagefolder import write_imagefolder
+from flows.stages.learning import learn_book
 from flows.stages.workers import claimer_id, dead_local_claimers
 from pipeline.batching import batched
 from pipeline.dedup import cluster_near_duplicates, perceptual_hash
@@ -41,7 +42,7 @@ from pipeline.records import (
     PixelUpdate,
 )
 from pipeline.registry import Registry
-from pipeline.signature_book import EMPTY_BOOK, SignatureBook, learn_signatures
+from pipeline.signature_book import EMPTY_BOOK, SignatureBook
 from pipeline.split import Shortfall, check_targets, split_items
 from pipeline.split_report import describe_split
 from pipeline.storage import resolve
@@ -96,19 +97,13 @@ def curate(catalog: Catalog, data_dir: Path, registry: Registry, policy: Policy,
     book = learn_book(catalog, registry, policy)
     outcome = judge_all(catalog, registry, policy, book, tick)
     measured = measure_pixels(catalog, data_dir, tick) if policy.pixel_checks else 0
-    if measured:
+    if measured:  # the new pixel facts may teach thumbnail limits: learn again, then judge
+        book = learn_book(catalog, registry, policy)
         outcome.update(judge_all(catalog, registry, policy, book, tick))
     hashed = hash_accepted(catalog, data_dir, tick)
     accepted = sum(outcome.values())
     return CurateReport(read=read, judged=len(outcome), accepted=accepted,
                         rejected=len(outcome) - accepted, hashed=hashed, measured=measured)
-
-
-def learn_book(catalog: Catalog, registry: Registry, policy: Policy) -> SignatureBook:
-    """The signatures each camera is known by: the registry's and those the catalog has learned."""
-    return learn_signatures(catalog.signature_counts(), registry,
-                            int(policy.threshold("encoder.min_uploaders")),
-                            lambda camera: policy.min_quality or camera.min_quality)
 
 
 def judge_all(catalog: Catalog, registry: Registry, policy: Policy, book: SignatureBook = EMPTY_BOOK,

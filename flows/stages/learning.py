@@ -1,0 +1,29 @@
+"""What curation learns from the catalog before it judges: each camera's encoder signatures and
+thumbnail agreement (``pipeline.signature_book``, ``pipeline.thumbnail_book``), in one book."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from db import Catalog
+from pipeline.policy import Policy
+from pipeline.registry import Registry
+from pipeline.signature_book import SignatureBook, learn_signatures
+from pipeline.thumbnail_book import learn_thumbnails
+
+
+def learn_book(catalog: Catalog, registry: Registry, policy: Policy) -> SignatureBook:
+    """The signatures each camera is known by (the registry's and those the catalog has learned)
+    and, where enough of its files are measured, how closely its thumbnails agree."""
+    min_uploaders = int(policy.threshold("encoder.min_uploaders"))
+    book = learn_signatures(catalog.signature_counts(), registry, min_uploaders,
+                            lambda camera: policy.min_quality or camera.min_quality)
+    if not policy.applies("thumbnail"):
+        return book
+    thumbnails = learn_thumbnails(catalog.thumbnail_samples(), registry, min_uploaders=min_uploaders,
+                                  min_quality=lambda camera: policy.min_quality or camera.min_quality,
+                                  known=book.known,
+                                  factor=policy.threshold("pixels.learned_thumbnail_factor"),
+                                  floor=policy.threshold("pixels.learned_thumbnail_floor"),
+                                  ceiling=policy.threshold("pixels.max_thumbnail_local"))
+    return replace(book, thumbnails=thumbnails)
