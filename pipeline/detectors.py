@@ -216,9 +216,8 @@ def edge_blur_score(luma: np.ndarray) -> float:
     """
     if min(luma.shape) < 2 * EDGE_TILE + 2:
         return 0.0
-    gradient = _gradient(luma)
-    fine = _tile_max(gradient, EDGE_TILE).astype(np.float32)
-    coarse = _tile_max(_gradient(cv2.GaussianBlur(luma, (5, 5), 1.0), gradient), EDGE_TILE).astype(np.float32)
+    fine = _tile_max(_gradient(luma), EDGE_TILE).astype(np.float32)
+    coarse = _tile_max(_gradient(cv2.GaussianBlur(luma, (5, 5), 1.0)), EDGE_TILE).astype(np.float32)
     edges = fine > 2 * EDGE_MIN_GRADIENT  # central differences span 2 px
     # a ramp into clipped highlights or shadows is soft without any blur: such tiles do not count
     inner = luma[1:-1, 1:-1]  # the gradient planes' pixels
@@ -238,18 +237,11 @@ def edge_blur_score(luma: np.ndarray) -> float:
     return float((total[valid] / count[valid]).max() - np.median(sigma[edges]))
 
 
-def _gradient(plane: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """|dx| + |dy| by central differences, uint8 (twice the gradient), one pixel smaller each side.
-
-    ``out`` (that shape, uint8) is reused when given: a fresh 12 MP array costs more in page
-    faults than the arithmetic.
-    """
-    shape = (plane.shape[0] - 2, plane.shape[1] - 2)
-    dx = np.empty(shape, np.uint8) if out is None else out
-    dy = np.empty(shape, np.uint8)
-    cv2.absdiff(plane[1:-1, 2:], plane[1:-1, :-2], dst=dx)
-    cv2.absdiff(plane[2:, 1:-1], plane[:-2, 1:-1], dst=dy)
-    return cv2.add(dx, dy, dst=dx)
+def _gradient(plane: np.ndarray) -> np.ndarray:
+    """|dx| + |dy| by central differences, uint8 (twice the gradient), one pixel smaller each side."""
+    dx = cv2.absdiff(plane[1:-1, 2:], plane[1:-1, :-2])
+    dy = cv2.absdiff(plane[2:, 1:-1], plane[:-2, 1:-1])
+    return cv2.add(dx, dy)
 
 
 def _tile_max(plane: np.ndarray, tile: int, reduce: Callable[..., np.ndarray] = np.max) -> np.ndarray:

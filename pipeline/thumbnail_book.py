@@ -54,8 +54,10 @@ def learn_thumbnails(samples: Iterable[ThumbnailSample], registry: Registry, *, 
         if len(uploaders[label]) < min_uploaders:
             continue
         median = statistics.median(found)
-        limit = min(ceiling, max(floor, factor * median))
-        learned[label] = LearnedThumbnail(label, round(median, 3), round(limit, 2), len(found),
+        # in steps of half a grey level: a few more files measured then rarely change the limit,
+        # and with it the book's hash that makes every verdict stale
+        limit = min(ceiling, max(floor, round(factor * median * 2) / 2))
+        learned[label] = LearnedThumbnail(label, round(median, 3), limit, len(found),
                                           len(uploaders[label]))
     return learned
 

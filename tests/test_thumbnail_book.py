@@ -7,12 +7,15 @@ import dataclasses
 import pytest
 
 from pipeline.evidence import PixelFacts, ThumbnailSample
+from pipeline.facts import facts_from_bytes
 from pipeline.pixel_checks import pixel_findings
+from pipeline.pixels import measure
 from pipeline.policy import load_policy
 from pipeline.records import Reason
 from pipeline.registry_load import build_registry
 from pipeline.signature_book import EMPTY_BOOK, SignatureBook
 from pipeline.thumbnail_book import LearnedThumbnail, learn_thumbnails
+from tests.conftest import REALWORLD
 
 CAMERA = {"name": "Acme A1", "makes": ["Acme"], "models": ["A1"], "sizes": ["4000x3000"]}
 REGISTRY = build_registry([("t", {"cameras": {"Acme-A1": CAMERA}})])
@@ -33,7 +36,7 @@ def learn(rows: list[ThumbnailSample],
 
 @pytest.mark.parametrize(("rows", "limit"), [
     (samples([0.2, 0.3, 0.4, 0.3, 0.5, 0.2], 3), 3.0),  # a tight camera: the floor
-    (samples([1.0, 1.5, 2.0, 1.2, 1.4, 1.8], 3), 5.8),  # 4 x the median 1.45
+    (samples([1.0, 1.5, 2.0, 1.2, 1.4, 1.8], 3), 6.0),  # 4 x the median 1.45, in half grey levels
     (samples([5.0, 6.0, 7.0, 5.5], 4), 16.0),  # a loose camera: never above the policy's own
     (samples([0.3, 0.4, 0.3, 40.0, 50.0], 5), 3.0),  # two edited files among five move no median
     (samples([0.3] * 10, 2), None),  # two uploaders: not enough
@@ -75,3 +78,40 @@ def test_the_learned_limit_tightens_the_thumbnail_check(value: float, learned_li
     assert bool(found) == rejected
     if found and learned is not None:
         assert "learned for this camera" in found[0][1] and "12 files from 4 uploaders" in found[0][1]
+
+
+# the real sample files' cameras with more than one file: make, model, and the sizes they are at
+REAL_CAMERAS = {"P6000": ("NIKON", "COOLPIX P6000", "640x480"),
+                "SX60": ("Canon", "Canon PowerShot SX60 HS", "2048x1536"),
+                "iPhone6": ("Apple", "iPhone 6", "3264x2448")}
+
+
+def test_real_cameras_learn_limits_their_own_files_keep() -> None:
+    """The real sample files of one camera model, each its own uploader (as a catalog would see
+    them): no file's own thumbnail difference exceeds what its camera's files teach. The Nikon
+    COOLPIX P6000's nine files differ by 5.2 to 14.2 grey levels (median 9.0: the limit stays the
+    policy's 16); the two of the Canon SX60 HS by 2.1 and 2.3 (limit 9)."""
+    root = REALWORLD / "jpg"
+    if not root.is_dir():
+        pytest.skip("../shared/realworld is not present")
+    rows = []
+    for i, path in enumerate(sorted(root.rglob("*.jpg"))):
+        data = path.read_bytes()
+        facts = facts_from_bytes(data)
+        if facts.error or facts.signature is None:
+            continue
+        value = measure(data, facts).thumbnail_local
+        if value is not None:
+            rows.append(ThumbnailSample(facts.make, facts.model, facts.width, facts.height, facts.quality,
+                                        facts.signature.id, f"u{i}", value))
+    reg = build_registry([("t", {"cameras": {cid: {"name": model, "makes": [make], "models": [model],
+                                                   "sizes": [size]}
+                                             for cid, (make, model, size) in REAL_CAMERAS.items()}})])
+    learned = learn_thumbnails(rows, reg, min_uploaders=2, min_quality=lambda camera: 1,
+                               known=lambda camera: frozenset(), factor=4.0, floor=3.0, ceiling=16.0)
+    assert learned["P6000"].files == 9 and learned["P6000"].limit == 16.0
+    assert learned["SX60"].limit == 9.0 and learned["iPhone6"].limit == 16.0
+    for row in rows:
+        label = reg.match(row.make, row.model).label
+        if label in learned:
+            assert row.thumbnail_local <= learned[label].limit, row

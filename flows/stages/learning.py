@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from db import Catalog
 from pipeline.policy import Policy
-from pipeline.registry import Registry
+from pipeline.registry import Camera, Registry
 from pipeline.signature_book import SignatureBook, learn_signatures
 from pipeline.thumbnail_book import learn_thumbnails
 
@@ -16,12 +16,15 @@ def learn_book(catalog: Catalog, registry: Registry, policy: Policy) -> Signatur
     """The signatures each camera is known by (the registry's and those the catalog has learned)
     and, where enough of its files are measured, how closely its thumbnails agree."""
     min_uploaders = int(policy.threshold("encoder.min_uploaders"))
-    book = learn_signatures(catalog.signature_counts(), registry, min_uploaders,
-                            lambda camera: policy.min_quality or camera.min_quality)
+
+    def min_quality(camera: Camera) -> int:
+        return policy.min_quality or camera.min_quality
+
+    book = learn_signatures(catalog.signature_counts(), registry, min_uploaders, min_quality)
     if not policy.applies("thumbnail"):
         return book
     thumbnails = learn_thumbnails(catalog.thumbnail_samples(), registry, min_uploaders=min_uploaders,
-                                  min_quality=lambda camera: policy.min_quality or camera.min_quality,
+                                  min_quality=min_quality,
                                   known=book.known,
                                   factor=policy.threshold("pixels.learned_thumbnail_factor"),
                                   floor=policy.threshold("pixels.learned_thumbnail_floor"),
