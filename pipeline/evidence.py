@@ -52,6 +52,7 @@ class PixelFacts:
     resampling: float | None = None
     smoothing: float | None = None
     edge_blur: float | None = None
+    noise_excess: float | None = None
     copy_move: float | None = None
     recompression: float | None = None
     notes: tuple[str, ...] = ()

@@ -48,6 +48,9 @@ def pixel_findings(pixels: PixelFacts, policy: Policy,
         found += _over(pixels.edge_blur, limit("pixels.max_edge_blur"), Reason.LOCAL_EDIT,
                        "a region's edges are {v:.2f} px (Gaussian sigma) wider than the image's typical "
                        "edge: blurred after capture (> {t:g} px)")
+        found += _over(pixels.noise_excess, limit("pixels.max_noise_excess"), Reason.LOCAL_EDIT,
+                       "a region's noise is 2^{v:.2f} times the image's typical noise, as a patch from a "
+                       "noisier source's is (> 2^{t:g})")
         found += _over(pixels.copy_move, limit("pixels.max_copy_move"), Reason.LOCAL_EDIT,
                        "{v:.1%} of the image is copied from elsewhere in it (> {t:.1%})")
     return found

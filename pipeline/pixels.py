@@ -26,7 +26,7 @@ from pipeline.evidence import PixelFacts
 from pipeline.records import ImageFacts
 
 DECODER = f"libjpeg-turbo via simplejpeg {simplejpeg.__version__}, luma, ISLOW IDCT"
-PIXEL_VERSION = 3  # bump when a detector changes what it measures, so curate measures again
+PIXEL_VERSION = 4  # bump when a detector changes what it measures, so curate measures again
 # copy-move matching (the costliest detector: 60 ms of a 12 MP file) runs on every file up to
 # this size (under 25 ms each) and, above it, only where the thumbnail does not already vouch for
 # the whole frame: no thumbnail, or one region of it differing by CLEAN_THUMBNAIL or more. A patch
@@ -75,6 +75,7 @@ def measure(data: bytes, facts: ImageFacts) -> PixelFacts:
         resampling=round(detectors.resampling_score(luma), 4),
         smoothing=None if smoothing is None else round(smoothing, 4),
         edge_blur=round(detectors.edge_blur_score(luma), 4),
+        noise_excess=round(detectors.noise_excess_score(luma), 4),
         copy_move=None if copy_move is None else round(copy_move, 4),
         recompression=None if recompression is None else round(recompression, 4),
         notes=tuple(notes),

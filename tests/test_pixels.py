@@ -131,6 +131,32 @@ def test_edge_blur_needs_edges() -> None:
     assert detectors.edge_blur_score(flat) == 0.0
 
 
+def _ramp(noise: float, seed: int = 5) -> np.ndarray:
+    """A smooth scene whose fine detail is its noise (a quiet camera's sky or wall)."""
+    yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
+    scene = 60 + 120 * xx / 640 + 30 * np.sin(yy / 90)
+    return scene + np.random.default_rng(seed).normal(0, noise, scene.shape)
+
+
+@pytest.mark.parametrize(("case", "low", "high"), [
+    ("unaltered", 0.0, 0.5),
+    ("a patch four times noisier", 1.9, 4.0),  # log2(4 / 0.8) = 2.3
+    ("a patch of fine texture, no more noise", 0.0, 0.5),  # correlated residual: not noise
+    ("evenly noisy", 0.0, 0.5),
+])
+def test_noise_excess_score(case: str, low: float, high: float) -> None:
+    grey = _ramp(4.0) if case == "evenly noisy" else _ramp(0.8)
+    rng = np.random.default_rng(6)
+    if case.startswith("a patch four"):
+        grey[120:320, 200:400] += rng.normal(0, 4.0, (200, 200))
+    if case.startswith("a patch of fine"):
+        yy, xx = np.mgrid[0:200, 0:200]
+        grey[120:320, 200:400] += 25 * np.sin(xx / 2.0) * np.sin(yy / 3.0)
+    pixels = np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+    score = detectors.noise_excess_score(luma_of(encoded(pixels)))
+    assert low <= score <= high, (case, score)
+
+
 def test_copy_move_score(original: np.ndarray) -> None:
     copied = original.copy()
     copied[40:200, 300:460] = original[250:410, 43:203]  # off the 8-pixel grid
@@ -188,7 +214,7 @@ def test_measure_reports_every_value_and_hash(original: np.ndarray, full_policy)
     pixels = measure(data, facts_from_bytes(data))
     assert pixels.decoder.startswith("libjpeg-turbo") and pixels.phash and len(pixels.phash) == 16
     for value in (pixels.flat_fraction, pixels.resampling, pixels.smoothing, pixels.edge_blur,
-                  pixels.copy_move, pixels.recompression):
+                  pixels.noise_excess, pixels.copy_move, pixels.recompression):
         assert value is not None
     assert pixels.thumbnail_error is None and "no JPEG thumbnail" in pixels.notes[0]
     assert pixel_findings(pixels, full_policy) == []
