@@ -233,15 +233,22 @@ def edge_blur_score(luma: np.ndarray) -> float:
         return 0.0
     ratio = fine / np.maximum(coarse, 1.0)
     sigma = np.minimum(1.0 / np.sqrt(np.maximum(ratio * ratio - 1.0, 1.0 / 16.0)), 4.0)
-    window = (EDGE_WINDOW, EDGE_WINDOW)
-    total = cv2.boxFilter(np.where(edges, sigma, 0.0).astype(np.float32), -1, window, normalize=False,
+    return _worst_window_excess(sigma, edges, EDGE_WINDOW, EDGE_MIN_SHARE)
+
+
+def _worst_window_excess(values: np.ndarray, counted: np.ndarray, window: int, min_share: float) -> float:
+    """Max over ``window``-square regions of the mean of ``values`` where ``counted``, minus the
+    median of all counted values; regions with under ``min_share`` of their cells counted are
+    left out (0 when none is left)."""
+    size = (window, window)
+    total = cv2.boxFilter(np.where(counted, values, 0.0).astype(np.float32), -1, size, normalize=False,
                           borderType=cv2.BORDER_CONSTANT)
-    count = cv2.boxFilter(edges.astype(np.float32), -1, window, normalize=False,
+    count = cv2.boxFilter(counted.astype(np.float32), -1, size, normalize=False,
                           borderType=cv2.BORDER_CONSTANT)
-    valid = count >= EDGE_MIN_SHARE * EDGE_WINDOW * EDGE_WINDOW
+    valid = count >= min_share * window * window
     if not valid.any():
         return 0.0
-    return float((total[valid] / count[valid]).max() - np.median(sigma[edges]))
+    return float((total[valid] / count[valid]).max() - np.median(values[counted]))
 
 
 def _gradient(plane: np.ndarray) -> np.ndarray:
@@ -285,11 +292,5 @@ def noise_excess_score(luma: np.ndarray) -> float:
     noisy = (blocks.max(axis=(1, 3)) < 250) & (blocks.min(axis=(1, 3)) > 5) & (lag < 0.0)
     if noisy.sum() < 50:
         return 0.0
-    level = np.where(noisy, 0.5 * np.log2(np.maximum(energy, 0.01)), 0.0).astype(np.float32)
-    total = cv2.boxFilter(level, -1, (window, window), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    count = cv2.boxFilter(noisy.astype(np.float32), -1, (window, window), normalize=False,
-                          borderType=cv2.BORDER_CONSTANT)
-    valid = count >= NOISE_MIN_SHARE * window * window
-    if not valid.any():
-        return 0.0
-    return float((total[valid] / count[valid]).max() - np.median(level[noisy]))
+    level = 0.5 * np.log2(np.maximum(energy, 0.01))
+    return _worst_window_excess(level, noisy, window, NOISE_MIN_SHARE)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pipeline.evidence import ThumbnailSample
+from pipeline.policy import Policy
 from pipeline.registry import Camera, Registry
 
 
@@ -60,6 +61,17 @@ def learn_thumbnails(samples: Iterable[ThumbnailSample], registry: Registry, *, 
         learned[label] = LearnedThumbnail(label, round(median, 3), limit, len(found),
                                           len(uploaders[label]))
     return learned
+
+
+def learn_under_policy(samples: Iterable[ThumbnailSample], registry: Registry, policy: Policy, *,
+                       min_quality: Callable[[Camera], int],
+                       known: Callable[[Camera], frozenset[str]]) -> dict[str, LearnedThumbnail]:
+    """``learn_thumbnails`` with the policy's uploaders, factor, floor and ceiling."""
+    return learn_thumbnails(samples, registry, min_uploaders=int(policy.threshold("encoder.min_uploaders")),
+                            min_quality=min_quality, known=known,
+                            factor=policy.threshold("pixels.learned_thumbnail_factor"),
+                            floor=policy.threshold("pixels.learned_thumbnail_floor"),
+                            ceiling=policy.threshold("pixels.max_thumbnail_local"))
 
 
 def _camera_of(sample: ThumbnailSample, registry: Registry) -> Camera | None:

@@ -28,7 +28,7 @@ from pipeline.policy import Policy
 from pipeline.records import Reason
 from pipeline.registry_load import build_registry
 from pipeline.signature_book import EMPTY_BOOK, SignatureBook
-from pipeline.thumbnail_book import learn_thumbnails
+from pipeline.thumbnail_book import learn_under_policy
 from pipeline.verdict import judge
 from tests import forgeries
 
@@ -143,13 +143,8 @@ def _demo_siblings(originals: list[forgeries.Original], count: int = 12) -> dict
 def _book(registry, policy: Policy, samples: list[ThumbnailSample]) -> SignatureBook:  # type: ignore[no-untyped-def]
     if not samples:
         return EMPTY_BOOK
-    thumbnails = learn_thumbnails(samples, registry,
-                                  min_uploaders=int(policy.threshold("encoder.min_uploaders")),
-                                  min_quality=lambda camera: camera.min_quality,
-                                  known=lambda camera: frozenset(camera.encoder.signatures),
-                                  factor=policy.threshold("pixels.learned_thumbnail_factor"),
-                                  floor=policy.threshold("pixels.learned_thumbnail_floor"),
-                                  ceiling=policy.threshold("pixels.max_thumbnail_local"))
+    thumbnails = learn_under_policy(samples, registry, policy, min_quality=lambda camera: camera.min_quality,
+                                    known=lambda camera: frozenset(camera.encoder.signatures))
     return SignatureBook(thumbnails=thumbnails)
 
 

@@ -9,7 +9,7 @@ from db import Catalog
 from pipeline.policy import Policy
 from pipeline.registry import Camera, Registry
 from pipeline.signature_book import SignatureBook, learn_signatures
-from pipeline.thumbnail_book import learn_thumbnails
+from pipeline.thumbnail_book import learn_under_policy
 
 
 def learn_book(catalog: Catalog, registry: Registry, policy: Policy) -> SignatureBook:
@@ -23,10 +23,6 @@ def learn_book(catalog: Catalog, registry: Registry, policy: Policy) -> Signatur
     book = learn_signatures(catalog.signature_counts(), registry, min_uploaders, min_quality)
     if not policy.applies("thumbnail"):
         return book
-    thumbnails = learn_thumbnails(catalog.thumbnail_samples(), registry, min_uploaders=min_uploaders,
-                                  min_quality=min_quality,
-                                  known=book.known,
-                                  factor=policy.threshold("pixels.learned_thumbnail_factor"),
-                                  floor=policy.threshold("pixels.learned_thumbnail_floor"),
-                                  ceiling=policy.threshold("pixels.max_thumbnail_local"))
+    thumbnails = learn_under_policy(catalog.thumbnail_samples(), registry, policy, min_quality=min_quality,
+                                    known=book.known)
     return replace(book, thumbnails=thumbnails)
