@@ -51,6 +51,10 @@ def pixel_findings(pixels: PixelFacts, policy: Policy,
         found += _over(pixels.noise_excess, limit("pixels.max_noise_excess"), Reason.LOCAL_EDIT,
                        "a region's noise is 2^{v:.2f} times the image's typical noise, as a patch from a "
                        "noisier source's is (> 2^{t:g})")
+        found += _over(pixels.stability, limit("pixels.max_stability"), Reason.LOCAL_EDIT,
+                       "a region's blocks change on one more JPEG round trip 2^{v:.2f} times as often as "
+                       "the rest's, relative to a fresh quantization: that region was compressed once "
+                       "less, as an edit saved over a camera JPEG is (> 2^{t:g})")
         found += _over(pixels.copy_move, limit("pixels.max_copy_move"), Reason.LOCAL_EDIT,
                        "{v:.1%} of the image is copied from elsewhere in it (> {t:.1%})")
     return found

@@ -20,13 +20,13 @@ import numpy as np
 import simplejpeg
 from PIL import Image
 
-from pipeline import dct_detectors, detectors
+from pipeline import dct_detectors, detectors, stability
 from pipeline.dedup import MAX_DECODE_PIXELS  # one decompression-bomb bound for every decode
 from pipeline.evidence import PixelFacts
 from pipeline.records import ImageFacts
 
 DECODER = f"libjpeg-turbo via simplejpeg {simplejpeg.__version__}, luma, ISLOW IDCT"
-PIXEL_VERSION = 4  # bump when a detector changes what it measures, so curate measures again
+PIXEL_VERSION = 5  # bump when a detector changes what it measures, so curate measures again
 # copy-move matching (the costliest detector: 60 ms of a 12 MP file) runs on every file up to
 # this size (under 25 ms each) and, above it, only where the thumbnail does not already vouch for
 # the whole frame: no thumbnail, or one region of it differing by CLEAN_THUMBNAIL or more. A patch
@@ -60,6 +60,7 @@ def measure(data: bytes, facts: ImageFacts) -> PixelFacts:
     table = facts.quant_tables[0] if facts.quant_tables else None
     smoothing = None if table is None else dct_detectors.smoothing_score(luma, table, facts.quality)
     recompression = None if table is None else dct_detectors.recompression_score(luma, table)
+    stable = None if table is None else stability.stability_excess(luma, table, lambda: colour_eighth(data))
     copy_move = None
     if thumb is None or thumb[1] >= CLEAN_THUMBNAIL or luma.size <= ALWAYS_COPY_MOVE_PIXELS:
         copy_move = detectors.copy_move_score(luma)
@@ -76,6 +77,7 @@ def measure(data: bytes, facts: ImageFacts) -> PixelFacts:
         smoothing=None if smoothing is None else round(smoothing, 4),
         edge_blur=round(detectors.edge_blur_score(luma), 4),
         noise_excess=round(detectors.noise_excess_score(luma), 4),
+        stability=None if stable is None else round(stable, 4),
         copy_move=None if copy_move is None else round(copy_move, 4),
         recompression=None if recompression is None else round(recompression, 4),
         notes=tuple(notes),
@@ -93,6 +95,20 @@ def decode_luma(data: bytes) -> tuple[np.ndarray | None, str | None]:
         return simplejpeg.decode_jpeg(data, colorspace="GRAY", strict=False)[..., 0], warning
     except ValueError as error:
         return None, str(error)
+
+
+def colour_eighth(data: bytes) -> np.ndarray | None:
+    """The 1/8-scale RGB decode (one pixel per 8x8 block; mostly entropy decoding, about 20 ms
+    per 12 MP); None for a greyscale file or where it fails (the luma decode already reported)."""
+    height, width, colour, _ = simplejpeg.decode_jpeg_header(data)
+    if colour == "Gray":
+        return None
+    try:
+        rgb: np.ndarray = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=False,
+                                                 min_height=(height + 7) // 8, min_width=(width + 7) // 8)
+    except ValueError:
+        return None
+    return rgb
 
 
 def phash_of(eighth: np.ndarray) -> str:

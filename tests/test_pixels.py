@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from pipeline import dct_detectors, detectors
+from pipeline import dct_detectors, detectors, stability
 from pipeline.facts import facts_from_bytes
 from pipeline.pixel_checks import pixel_findings
-from pipeline.pixels import decode_luma, measure
+from pipeline.pixels import colour_eighth, decode_luma, measure
 from pipeline.quality import IJG_LUMINANCE, scale_ijg_table
 from pipeline.records import Reason
 from tests import jpegs
@@ -157,6 +157,46 @@ def test_noise_excess_score(case: str, low: float, high: float) -> None:
     assert low <= score <= high, (case, score)
 
 
+def _own_tables_save(like: bytes, pixels: np.ndarray) -> bytes:
+    """``pixels`` saved with the tables of ``like`` (as a forger keeps a camera's tables)."""
+    with Image.open(io.BytesIO(like)) as im:
+        tables = [list(t) for t in im.quantization.values()]
+    out = io.BytesIO()  # no quality: Pillow would scale the given tables by it
+    Image.fromarray(pixels).save(out, "JPEG", qtables=tables, subsampling=2)
+    return out.getvalue()
+
+
+def _stability(data: bytes) -> float | None:
+    return stability.stability_excess(luma_of(data), facts_from_bytes(data).quant_tables[0],
+                                      lambda: colour_eighth(data))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize(("case", "low", "high"), [
+    ("saved once", 0.0, 0.6),
+    ("re-saved whole with its own tables", 0.0, 0.9),  # benign: every block round-tripped alike
+    ("a patch of another image pasted, saved with its tables", 1.1, 4.0),
+    ("a patch moved off the grid, saved with its tables", 1.0, 4.0),
+])
+def test_stability_excess(seed: int, case: str, low: float, high: float) -> None:
+    once = encoded(camera_like(seed), quality=95)
+    pixels = np.asarray(Image.open(io.BytesIO(once)).convert("RGB"))
+    edited = pixels.copy()
+    if case.startswith("a patch of another"):
+        edited[120:360, 200:440] = camera_like(seed + 9)[120:360, 200:440]
+    if case.startswith("a patch moved"):
+        edited[120:360, 203:443] = pixels[200:440, 10:250]
+    data = once if case == "saved once" else _own_tables_save(once, edited)
+    score = _stability(data)
+    assert score is not None and low <= score <= high, (case, score)
+
+
+def test_stability_needs_fine_tables() -> None:
+    """Below about quality 90 a round trip changes too few blocks to compare regions: None."""
+    assert _stability(encoded(camera_like(), quality=85)) is None
+    assert _stability(encoded(camera_like(size=(160, 120)), quality=95)) is None  # under one region
+
+
 def test_copy_move_score(original: np.ndarray) -> None:
     copied = original.copy()
     copied[40:200, 300:460] = original[250:410, 43:203]  # off the 8-pixel grid
@@ -214,7 +254,7 @@ def test_measure_reports_every_value_and_hash(original: np.ndarray, full_policy)
     pixels = measure(data, facts_from_bytes(data))
     assert pixels.decoder.startswith("libjpeg-turbo") and pixels.phash and len(pixels.phash) == 16
     for value in (pixels.flat_fraction, pixels.resampling, pixels.smoothing, pixels.edge_blur,
-                  pixels.noise_excess, pixels.copy_move, pixels.recompression):
+                  pixels.noise_excess, pixels.copy_move, pixels.recompression, pixels.stability):
         assert value is not None
     assert pixels.thumbnail_error is None and "no JPEG thumbnail" in pixels.notes[0]
     assert pixel_findings(pixels, full_policy) == []
