@@ -51,6 +51,8 @@ def stability_excess(luma: np.ndarray, luma_table: tuple[int, ...],
     h, w = (luma.shape[0] // 8) * 8, (luma.shape[1] // 8) * 8
     if h < 8 * STABILITY_WINDOW or w < 8 * STABILITY_WINDOW:
         return None
+    if len(luma_table) != 64 or not all(1 <= step <= 255 for step in luma_table):
+        return None  # a 16-bit or broken table: baseline re-coding cannot reproduce it
     expected = _fresh_changes(luma[4:, 4:], luma_table)
     if expected.mean() < MIN_EXPECTED_RATE:
         return None

@@ -195,6 +195,9 @@ def test_stability_needs_fine_tables() -> None:
     """Below about quality 90 a round trip changes too few blocks to compare regions: None."""
     assert _stability(encoded(camera_like(), quality=85)) is None
     assert _stability(encoded(camera_like(size=(160, 120)), quality=95)) is None  # under one region
+    luma = luma_of(encoded(camera_like(), quality=95))
+    assert stability.stability_excess(luma, (0,) * 64, lambda: None) is None  # a broken table
+    assert stability.stability_excess(luma, (300,) * 64, lambda: None) is None  # 16-bit steps
 
 
 def test_copy_move_score(original: np.ndarray) -> None:
