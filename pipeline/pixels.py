@@ -98,12 +98,12 @@ def decode_luma(data: bytes) -> tuple[np.ndarray | None, str | None]:
 
 
 def colour_eighth(data: bytes) -> np.ndarray | None:
-    """The 1/8-scale RGB decode (one pixel per 8x8 block; mostly entropy decoding, about 20 ms
+    """The 1/8-scale RGB decode (one pixel per 8x8 block; mostly entropy decoding, 20 to 30 ms
     per 12 MP); None for a greyscale file or where it fails (the luma decode already reported)."""
-    height, width, colour, _ = simplejpeg.decode_jpeg_header(data)
-    if colour == "Gray":
-        return None
     try:
+        height, width, colour, _ = simplejpeg.decode_jpeg_header(data)
+        if colour == "Gray":
+            return None
         rgb: np.ndarray = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=False,
                                                  min_height=(height + 7) // 8, min_width=(width + 7) // 8)
     except ValueError:

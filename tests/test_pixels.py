@@ -200,6 +200,15 @@ def test_stability_needs_fine_tables() -> None:
     assert stability.stability_excess(luma, (300,) * 64, lambda: None) is None  # 16-bit steps
 
 
+def test_colour_eighth_is_one_pixel_per_block() -> None:
+    colour = np.zeros((100, 130, 3), np.uint8)
+    colour[..., 0] = 250  # a saturated red: what the stability test's clipping mask must see
+    eighth = colour_eighth(encoded(colour))
+    assert eighth is not None and eighth.shape == (13, 17, 3) and eighth[..., 0].min() >= 240
+    assert colour_eighth(encoded(colour[..., 1])) is None  # a greyscale JPEG: the luma says it all
+    assert colour_eighth(b"not a jpeg") is None
+
+
 def test_copy_move_score(original: np.ndarray) -> None:
     copied = original.copy()
     copied[40:200, 300:460] = original[250:410, 43:203]  # off the 8-pixel grid
