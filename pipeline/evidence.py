@@ -53,6 +53,7 @@ class PixelFacts:
     smoothing: float | None = None
     edge_blur: float | None = None
     noise_excess: float | None = None
+    noise_deficit: float | None = None
     stability: float | None = None
     copy_move: float | None = None
     recompression: float | None = None

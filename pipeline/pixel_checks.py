@@ -51,6 +51,9 @@ def pixel_findings(pixels: PixelFacts, policy: Policy,
         found += _over(pixels.noise_excess, limit("pixels.max_noise_excess"), Reason.LOCAL_EDIT,
                        "a region's noise is 2^{v:.2f} times the image's typical noise, as a patch from a "
                        "noisier source's is (> 2^{t:g})")
+        found += _over(pixels.noise_deficit, limit("pixels.max_noise_deficit"), Reason.LOCAL_EDIT,
+                       "a region's noise falls 2^{v:.2f} times below the rest of the image's noise floor "
+                       "at the same brightness, as a patch from a cleaner source's does (> 2^{t:g})")
         found += _over(pixels.stability, limit("pixels.max_stability"), Reason.LOCAL_EDIT,
                        "a region's blocks change on one more JPEG round trip 2^{v:.2f} times as often as "
                        "the rest's, relative to a fresh quantization: that region was compressed once "

@@ -5,7 +5,9 @@ instead of hiding them as Pillow does): "premature end of data segment" or "corr
 are findings, not noise. Only the luminance plane is decoded, at full resolution (about 40% less
 time than an RGB decode: no chroma upsampling or colour conversion); the 1/8-scale image the
 perceptual hash needs comes from the same plane, so files the header stage accepted are decoded
-once in all. The measured values are returned as ``PixelFacts``; ``pipeline.pixel_checks``
+once in all, plus a 1/8-scale colour decode (mostly entropy decoding) whose block colours tell the
+stability and noise-deficit tests which blocks have a clipped channel. The measured values are
+returned as ``PixelFacts``; ``pipeline.pixel_checks``
 turns them into findings under the policy.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import imagehash
@@ -20,13 +23,13 @@ import numpy as np
 import simplejpeg
 from PIL import Image
 
-from pipeline import dct_detectors, detectors, stability
+from pipeline import dct_detectors, detectors, noise_level, stability
 from pipeline.dedup import MAX_DECODE_PIXELS  # one decompression-bomb bound for every decode
 from pipeline.evidence import PixelFacts
 from pipeline.records import ImageFacts
 
 DECODER = f"libjpeg-turbo via simplejpeg {simplejpeg.__version__}, luma, ISLOW IDCT"
-PIXEL_VERSION = 5  # bump when a detector changes what it measures, so curate measures again
+PIXEL_VERSION = 6  # bump when a detector changes what it measures, so curate measures again
 # copy-move matching (the costliest detector: 60 ms of a 12 MP file) runs on every file up to
 # this size (under 25 ms each) and, above it, only where the thumbnail does not already vouch for
 # the whole frame: no thumbnail, or one region of it differing by CLEAN_THUMBNAIL or more. A patch
@@ -60,7 +63,8 @@ def measure(data: bytes, facts: ImageFacts) -> PixelFacts:
     table = facts.quant_tables[0] if facts.quant_tables else None
     smoothing = None if table is None else dct_detectors.smoothing_score(luma, table, facts.quality)
     recompression = None if table is None else dct_detectors.recompression_score(luma, table)
-    stable = None if table is None else stability.stability_excess(luma, table, lambda: colour_eighth(data))
+    colour = _Lazy(lambda: colour_eighth(data))  # decoded once, only for the detectors that ask
+    stable = None if table is None else stability.stability_excess(luma, table, colour)
     copy_move = None
     if thumb is None or thumb[1] >= CLEAN_THUMBNAIL or luma.size <= ALWAYS_COPY_MOVE_PIXELS:
         copy_move = detectors.copy_move_score(luma)
@@ -77,6 +81,7 @@ def measure(data: bytes, facts: ImageFacts) -> PixelFacts:
         smoothing=None if smoothing is None else round(smoothing, 4),
         edge_blur=round(detectors.edge_blur_score(luma), 4),
         noise_excess=round(detectors.noise_excess_score(luma), 4),
+        noise_deficit=round(noise_level.noise_deficit_score(luma, colour()), 4),
         stability=None if stable is None else round(stable, 4),
         copy_move=None if copy_move is None else round(copy_move, 4),
         recompression=None if recompression is None else round(recompression, 4),
@@ -109,6 +114,19 @@ def colour_eighth(data: bytes) -> np.ndarray | None:
     except ValueError:
         return None
     return rgb
+
+
+class _Lazy:
+    """A value computed on the first call and kept (the colour decode several detectors share)."""
+
+    def __init__(self, make: Callable[[], np.ndarray | None]) -> None:
+        self._make, self._done = make, False
+        self._value: np.ndarray | None = None
+
+    def __call__(self) -> np.ndarray | None:
+        if not self._done:
+            self._value, self._done = self._make(), True
+        return self._value
 
 
 def phash_of(eighth: np.ndarray) -> str:

@@ -31,7 +31,8 @@ THRESHOLDS: dict[str, dict[str, tuple[float, float]]] = {
                "learned_thumbnail_factor": (1.0, 100.0), "learned_thumbnail_floor": (0.0, 255.0),
                "max_resampling": (-1.0, 1.0),
                "max_smoothing": (0.0, 16.0), "max_edge_blur": (0.0, 8.0),
-               "max_noise_excess": (0.0, 16.0), "max_stability": (0.0, 16.0), "max_copy_move": (0.0, 1.0),
+               "max_noise_excess": (0.0, 16.0), "max_noise_deficit": (0.0, 16.0),
+               "max_stability": (0.0, 16.0), "max_copy_move": (0.0, 1.0),
                "max_recompression": (0.0, 1.0)},
 }
 ESTIMATES = ("corrected", "imagemagick")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from pipeline import dct_detectors, detectors, stability
+from pipeline import dct_detectors, detectors, noise_level, stability
 from pipeline.facts import facts_from_bytes
 from pipeline.pixel_checks import pixel_findings
 from pipeline.pixels import colour_eighth, decode_luma, measure
@@ -157,6 +157,37 @@ def test_noise_excess_score(case: str, low: float, high: float) -> None:
     assert low <= score <= high, (case, score)
 
 
+@pytest.mark.parametrize("quality", [96, 77])
+@pytest.mark.parametrize(("case", "low", "high"), [
+    ("unaltered", 0.0, 0.5),
+    ("a patch four times cleaner", 1.5, 3.0),  # log2(4 / 1) = 2
+    ("evenly clean", 0.0, 0.5),
+    ("a blown highlight", 0.0, 0.5),  # clipped: flat without being clean
+    ("a flat, saturated colour", 0.0, 0.5),  # a clipped channel: left out by its colour
+])
+def test_noise_deficit_score(case: str, low: float, high: float, quality: int) -> None:
+    grey = _ramp(0.8) if case == "evenly clean" else _ramp(4.0)
+    if case == "a patch four times cleaner":
+        clean = np.random.default_rng(7).normal(0, 1.0, (200, 200))
+        grey[120:320, 200:400] = _ramp(0.0)[120:320, 200:400] + clean
+    if case == "a blown highlight":
+        grey[120:320, 200:400] = 255
+    pixels = np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+    if case == "a flat, saturated colour":
+        pixels[120:320, 200:400] = (255, 120, 0)
+    data = encoded(pixels, quality=quality)
+    score = noise_level.noise_deficit_score(luma_of(data), colour_eighth(data))
+    assert low <= score <= high, (case, quality, score)
+
+
+def test_noise_deficit_needs_the_colour_to_leave_out_clipped_channels() -> None:
+    pixels = np.repeat(np.clip(_ramp(4.0), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+    pixels[120:320, 200:400] = (255, 120, 0)  # luma 108: mid-grey, flat only because red clipped
+    luma = luma_of(encoded(pixels))
+    assert noise_level.noise_deficit_score(luma, None) > 1.05  # what the colour test prevents
+    assert noise_level.noise_deficit_score(luma[:150, :150], None) == 0.0  # under one region
+
+
 def _own_tables_save(like: bytes, pixels: np.ndarray) -> bytes:
     """``pixels`` saved with the tables of ``like`` (as a forger keeps a camera's tables)."""
     with Image.open(io.BytesIO(like)) as im:
@@ -266,7 +297,8 @@ def test_measure_reports_every_value_and_hash(original: np.ndarray, full_policy)
     pixels = measure(data, facts_from_bytes(data))
     assert pixels.decoder.startswith("libjpeg-turbo") and pixels.phash and len(pixels.phash) == 16
     for value in (pixels.flat_fraction, pixels.resampling, pixels.smoothing, pixels.edge_blur,
-                  pixels.noise_excess, pixels.copy_move, pixels.recompression, pixels.stability):
+                  pixels.noise_excess, pixels.noise_deficit, pixels.copy_move, pixels.recompression,
+                  pixels.stability):
         assert value is not None
     assert pixels.thumbnail_error is None and "no JPEG thumbnail" in pixels.notes[0]
     assert pixel_findings(pixels, full_policy) == []
