@@ -62,6 +62,16 @@ def test_resampling_score(original: np.ndarray) -> None:
     assert before < 0.05 < 0.15 < after
 
 
+def test_resampling_score_survives_a_sharp_patch(original: np.ndarray) -> None:
+    """A sharp, busy patch pasted into an interpolated photo outweighs it in a pooled ratio; the
+    median line still reads the host's pattern."""
+    small = Image.fromarray(original).resize((320, 240), Image.Resampling.BICUBIC)
+    resampled = np.asarray(small.resize(SIZE, Image.Resampling.BICUBIC)).copy()
+    busy = np.random.default_rng(3).integers(0, 256, (120, 120), dtype=np.uint8)
+    resampled[180:300, 260:380] = busy[..., None]
+    assert detectors.resampling_score(luma_of(encoded(resampled))) > 0.15
+
+
 def test_smoothing_score(original: np.ndarray) -> None:
     blurred = original.copy()
     region = Image.fromarray(original[100:356, 200:456]).filter(ImageFilter.GaussianBlur(2))
