@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from dataclasses import replace
 
 import imagehash
@@ -63,8 +62,8 @@ def measure(data: bytes, facts: ImageFacts) -> PixelFacts:
     table = facts.quant_tables[0] if facts.quant_tables else None
     smoothing = None if table is None else dct_detectors.smoothing_score(luma, table, facts.quality)
     recompression = None if table is None else dct_detectors.recompression_score(luma, table)
-    colour = _Lazy(lambda: colour_eighth(data))  # decoded once, only for the detectors that ask
-    stable = None if table is None else stability.stability_excess(luma, table, colour)
+    colour = colour_eighth(data)  # block colours: which blocks have a clipped channel
+    stable = None if table is None else stability.stability_excess(luma, table, lambda: colour)
     copy_move = None
     if thumb is None or thumb[1] >= CLEAN_THUMBNAIL or luma.size <= ALWAYS_COPY_MOVE_PIXELS:
         copy_move = detectors.copy_move_score(luma)
@@ -81,7 +80,7 @@ def measure(data: bytes, facts: ImageFacts) -> PixelFacts:
         smoothing=None if smoothing is None else round(smoothing, 4),
         edge_blur=round(detectors.edge_blur_score(luma), 4),
         noise_excess=round(detectors.noise_excess_score(luma), 4),
-        noise_deficit=round(noise_level.noise_deficit_score(luma, colour()), 4),
+        noise_deficit=round(noise_level.noise_deficit_score(luma, colour), 4),
         stability=None if stable is None else round(stable, 4),
         copy_move=None if copy_move is None else round(copy_move, 4),
         recompression=None if recompression is None else round(recompression, 4),
@@ -114,19 +113,6 @@ def colour_eighth(data: bytes) -> np.ndarray | None:
     except ValueError:
         return None
     return rgb
-
-
-class _Lazy:
-    """A value computed on the first call and kept (the colour decode several detectors share)."""
-
-    def __init__(self, make: Callable[[], np.ndarray | None]) -> None:
-        self._make, self._done = make, False
-        self._value: np.ndarray | None = None
-
-    def __call__(self) -> np.ndarray | None:
-        if not self._done:
-            self._value, self._done = self._make(), True
-        return self._value
 
 
 def phash_of(eighth: np.ndarray) -> str:
