@@ -63,7 +63,7 @@ def measure(data: bytes, facts: ImageFacts) -> PixelFacts:
     smoothing = None if table is None else dct_detectors.smoothing_score(luma, table, facts.quality)
     recompression = None if table is None else dct_detectors.recompression_score(luma, table)
     colour = colour_eighth(data)  # block colours: which blocks have a clipped channel
-    stable = None if table is None else stability.stability_excess(luma, table, lambda: colour)
+    stable = None if table is None else stability.stability_excess(luma, table, colour)
     copy_move = None
     if thumb is None or thumb[1] >= CLEAN_THUMBNAIL or luma.size <= ALWAYS_COPY_MOVE_PIXELS:
         copy_move = detectors.copy_move_score(luma)

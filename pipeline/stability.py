@@ -27,7 +27,6 @@ measure; the score is then None.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -42,11 +41,10 @@ CLIP_HIGH, CLIP_LOW = 250, 5  # a colour channel this close to the ends may clip
 
 
 def stability_excess(luma: np.ndarray, luma_table: tuple[int, ...],
-                     colour_eighth: Callable[[], np.ndarray | None]) -> float | None:
+                     colour_eighth: np.ndarray | None) -> float | None:
     """log2 excess of the least stable region's block changes over the calibrated expectation.
 
-    ``colour_eighth`` returns the 1/8-scale RGB decode (asked only when the table is fine enough
-    to measure) or None for a grey image.
+    ``colour_eighth``: the 1/8-scale RGB decode (one pixel per block), or None for a grey image.
     """
     h, w = (luma.shape[0] // 8) * 8, (luma.shape[1] // 8) * 8
     if h < 8 * STABILITY_WINDOW or w < 8 * STABILITY_WINDOW:
@@ -59,7 +57,7 @@ def stability_excess(luma: np.ndarray, luma_table: tuple[int, ...],
     plane = np.ascontiguousarray(luma[:h, :w])
     observed = _block_changed(plane, _round_trip(plane, luma_table))
     rows, cols = min(observed.shape[0], expected.shape[0]), min(observed.shape[1], expected.shape[1])
-    keep = ~_clipped(plane, colour_eighth())[:rows, :cols]
+    keep = ~_clipped(plane, colour_eighth)[:rows, :cols]
     return _worst_ratio(observed[:rows, :cols] & keep, expected[:rows, :cols] & keep)
 
 
