@@ -7,8 +7,7 @@ time than an RGB decode: no chroma upsampling or colour conversion); the 1/8-sca
 perceptual hash needs comes from the same plane, so files the header stage accepted are decoded
 once in all, plus a 1/8-scale colour decode (mostly entropy decoding) whose block colours tell the
 stability and noise-deficit tests which blocks have a clipped channel. The measured values are
-returned as ``PixelFacts``; ``pipeline.pixel_checks``
-turns them into findings under the policy.
+returned as ``PixelFacts``; ``pipeline.pixel_checks`` turns them into findings under the policy.
 """
 
 from __future__ import annotations
